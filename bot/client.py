@@ -1,0 +1,120 @@
+"""The Bot subclass: owns the database, loads the cogs, registers buttons, syncs commands."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+
+import discord
+from discord.ext import commands
+
+from .config import Settings
+from .db import Database
+from .polls.repository import PollRepository
+from .polls.service import Clock, PollService
+from .tree import NO_MENTIONS, QuorumTree
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = ("cogs.polls",)
+
+# What Quorum needs in a channel it posts polls to; the invite link asks for exactly these.
+REQUIRED_PERMISSIONS = discord.Permissions(
+    view_channel=True,
+    send_messages=True,
+    send_messages_in_threads=True,
+    embed_links=True,
+    attach_files=True,
+    read_message_history=True,
+)
+
+
+def intents() -> discord.Intents:
+    # Guilds only: channels, roles and the bot's own member for permission checks. Slash
+    # commands and buttons arrive as interactions, which need no intent; no privileged intent.
+    result = discord.Intents.none()
+    result.guilds = True
+    return result
+
+
+class QuorumBot(commands.Bot):
+    def __init__(self, settings: Settings, *, clock: Clock = time.time) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            help_command=None,
+            intents=intents(),
+            allowed_mentions=NO_MENTIONS,
+            tree_cls=QuorumTree,
+        )
+        self.settings = settings
+        self.clock = clock
+        self._db: Database | None = None
+        self._polls: PollService | None = None
+        self.synced_commands = False
+
+    @property
+    def db(self) -> Database:
+        assert self._db is not None, "the database opens in setup_hook"
+        return self._db
+
+    @property
+    def polls(self) -> PollService:
+        assert self._polls is not None, "the poll service starts in setup_hook"
+        return self._polls
+
+    async def setup_hook(self) -> None:
+        self._db = await Database.open(self.settings.database_path)
+        self._polls = PollService(PollRepository(self._db), self.clock)
+        for extension in EXTENSIONS:
+            try:
+                await self.load_extension(extension)
+            except Exception:
+                log.exception("failed to load extension %s", extension)
+                raise
+        await self.sync_commands_if_changed()
+
+    async def close(self) -> None:
+        try:
+            await super().close()  # unloads cogs first: they stop their tasks
+        finally:
+            if self._db is not None:
+                await self._db.close()
+                self._db = None
+
+    # ------------------------------------------------------------ command sync
+
+    def _sync_scope(self) -> tuple[discord.Object | None, str]:
+        guild_id = self.settings.dev_guild_id
+        if guild_id is None:
+            return None, "command_hash:global"
+        return discord.Object(guild_id), f"command_hash:guild:{guild_id}"
+
+    def command_hash(self) -> str:
+        guild, _ = self._sync_scope()
+        if guild is not None:
+            self.tree.copy_global_to(guild=guild)
+        payload = [c.to_dict(self.tree) for c in self.tree.get_commands(guild=guild)]
+        text = json.dumps(sorted(payload, key=lambda c: c["name"]), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    async def sync_commands_if_changed(self, *, force: bool = False) -> bool:
+        """Sync only when the command tree differs from the last sync recorded in the database.
+
+        Discord rate-limits syncs; syncing on every start is how bots get locked out of it.
+        """
+        guild, key = self._sync_scope()
+        digest = self.command_hash()
+        if not force and await self.db.get_meta(key) == digest:
+            log.info("commands unchanged since the last sync; not syncing")
+            return False
+        synced = await self.tree.sync(guild=guild)
+        await self.db.set_meta(key, digest)
+        self.synced_commands = True
+        log.info("synced %d commands %s", len(synced), "globally" if guild is None else f"to guild {guild.id}")
+        return True
+
+    async def on_ready(self) -> None:
+        assert self.user is not None
+        log.info("logged in as %s (id %s) in %d servers", self.user, self.user.id, len(self.guilds))

@@ -1,0 +1,108 @@
+"""Settings read from the environment and `.env`, validated all at once."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+TOKEN_HELP = (
+    "DISCORD_TOKEN is not set. Create an application at "
+    "https://discord.com/developers/applications, add a bot under 'Bot', copy its token and "
+    "put DISCORD_TOKEN=... in .env (see .env.example and the README)."
+)
+
+# Three dot-separated base64url parts: the shape of every bot token Discord issues.
+_TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{20,}$")
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class SettingsError(Exception):
+    """Every problem found in the settings, so a maintainer fixes them in one go."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("Invalid settings:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    token: str | None
+    database_path: Path
+    log_level: str = "INFO"
+    dev_guild_id: int | None = None
+    api_base: str | None = None
+    gateway_url: str | None = None
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        env_file: str | os.PathLike[str] | None = ".env",
+        require_token: bool = True,
+    ) -> Settings:
+        """Read settings; the process environment wins over `.env`."""
+        values: dict[str, str] = {}
+        if env_file is not None and Path(env_file).is_file():
+            values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+        values.update(os.environ if environ is None else environ)
+
+        def get(name: str) -> str | None:
+            value = values.get(name, "").strip()
+            return value or None
+
+        problems: list[str] = []
+
+        token = get("DISCORD_TOKEN")
+        if token is None:
+            if require_token:
+                problems.append(TOKEN_HELP)
+        elif not _TOKEN_SHAPE.match(token):
+            problems.append(
+                "DISCORD_TOKEN does not look like a bot token (three parts separated by dots); "
+                "copy it again from the Bot page of your application."
+            )
+
+        database_path = Path(get("DATABASE_PATH") or "data/quorum.sqlite3")
+        if database_path.exists() and database_path.is_dir():
+            problems.append(f"DATABASE_PATH={database_path} is a directory; name a file.")
+
+        log_level = (get("LOG_LEVEL") or "INFO").upper()
+        if log_level not in _LOG_LEVELS:
+            problems.append(f"LOG_LEVEL={log_level} is not one of {', '.join(_LOG_LEVELS)}.")
+
+        dev_guild_id: int | None = None
+        raw_guild = get("DEV_GUILD_ID")
+        if raw_guild is not None:
+            if raw_guild.isdigit() and 0 < int(raw_guild) < 2**64:
+                dev_guild_id = int(raw_guild)
+            else:
+                problems.append(f"DEV_GUILD_ID={raw_guild} is not a server id (a number).")
+
+        api_base = get("DISCORD_API_BASE")
+        gateway_url = get("DISCORD_GATEWAY_URL")
+        if api_base is not None and not re.match(r"^https?://", api_base):
+            problems.append(f"DISCORD_API_BASE={api_base} must start with http:// or https://.")
+        if gateway_url is not None and not re.match(r"^wss?://", gateway_url):
+            problems.append(f"DISCORD_GATEWAY_URL={gateway_url} must start with ws:// or wss://.")
+
+        if problems:
+            raise SettingsError(problems)
+        return cls(
+            token=token,
+            database_path=database_path,
+            log_level=log_level,
+            dev_guild_id=dev_guild_id,
+            api_base=api_base.rstrip("/") if api_base else None,
+            gateway_url=gateway_url,
+        )
+
+    @property
+    def log_level_number(self) -> int:
+        return logging.getLevelName(self.log_level)

@@ -1,0 +1,249 @@
+"""SQLite access: migrations, a read connection, and a group-committing write path.
+
+Two connections instead of one: reads go to their own connection, so they never see another
+coroutine's uncommitted writes and never queue behind a commit's fsync. All writes go through
+one task that runs every queued write in a single transaction (each in its own savepoint) and
+resolves the callers only after COMMIT returns: a caller told "done" has a durable write, and
+fifty concurrent votes cost one fsync instead of fifty. The task exists only while there is
+work queued, so an idle bot has no task waiting on the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import sqlite3
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiosqlite
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+WriteFn = Callable[[aiosqlite.Connection], Awaitable[T]]
+
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+# Most writes a single transaction takes: bounds latency of the last one in the batch.
+MAX_BATCH = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def load_migrations() -> list[Migration]:
+    """The numbered SQL files shipped in `bot/migrations`, in order, with no gaps."""
+    found: list[Migration] = []
+    for entry in resources.files("bot.migrations").iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append(Migration(int(match.group(1)), entry.name, entry.read_text("utf-8")))
+    found.sort(key=lambda m: m.version)
+    for expected, migration in enumerate(found, start=1):
+        if migration.version != expected:
+            raise RuntimeError(f"migration {migration.name} breaks the numbering (expected {expected:04d})")
+    return found
+
+
+@dataclass(slots=True)
+class _Job:
+    fn: WriteFn[Any]
+    future: asyncio.Future[Any]
+
+
+@dataclass(slots=True)
+class WriteStats:
+    transactions: int = 0
+    writes: int = 0
+    largest_batch: int = 0
+
+
+async def _connect(path: Path) -> aiosqlite.Connection:
+    conn = await aiosqlite.connect(path, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    await conn.execute("PRAGMA busy_timeout = 5000")
+    await conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+class Database:
+    """The process's SQLite database. Create with `await Database.open(path)`."""
+
+    def __init__(self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
+        self.path = path
+        self._writer = writer
+        self._reader = reader
+        self._queue: list[_Job] = []
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.stats = WriteStats()
+
+    @classmethod
+    async def open(cls, path: str | Path) -> Database:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        writer = await _connect(path)
+        try:
+            await writer.execute("PRAGMA journal_mode = WAL")
+            # FULL: a committed vote survives power loss too, not only a killed process.
+            # Group commit keeps the cost of that fsync shared between concurrent writes.
+            await writer.execute("PRAGMA synchronous = FULL")
+            await migrate(writer)
+            reader = await _connect(path)
+            await reader.execute("PRAGMA query_only = ON")
+        except BaseException:
+            await writer.close()
+            raise
+        return cls(path, writer, reader)
+
+    async def close(self) -> None:
+        """Finish every queued write, then close both connections."""
+        self._closing = True
+        if self._task is not None:
+            await self._task
+        self._task = None
+        await self._reader.close()
+        await self._writer.close()
+
+    async def __aenter__(self) -> Database:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # ---------------------------------------------------------------- reads
+
+    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        async with self._reader.execute(sql, tuple(params)) as cursor:
+            return list(await cursor.fetchall())
+
+    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
+        async with self._reader.execute(sql, tuple(params)) as cursor:
+            return await cursor.fetchone()
+
+    async def fetchval(self, sql: str, params: Iterable[Any] = ()) -> Any:
+        row = await self.fetchone(sql, params)
+        return None if row is None else row[0]
+
+    # ---------------------------------------------------------------- writes
+
+    async def write(self, fn: WriteFn[T]) -> T:
+        """Run `fn(conn)` in a transaction; return its result once the transaction has committed.
+
+        `fn` must only use the connection it is given. If it raises, its own changes are
+        rolled back (savepoint) and the exception is raised here; other writes in the same
+        batch are unaffected.
+        """
+        if self._closing:
+            raise RuntimeError("the database is closing")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Job(fn, future))
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._write_loop(), name="quorum-db-writer")
+        # Shielded: a cancelled caller must not cancel a batch that holds other callers' writes.
+        return await asyncio.shield(future)
+
+    async def _write_loop(self) -> None:
+        # Writes queued while a batch commits form the next batch: that is the group commit.
+        while self._queue:
+            batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+            try:
+                await self._run_batch(batch)
+            except Exception as error:  # the commit itself failed: nobody's write is durable
+                log.exception("database write batch of %d failed", len(batch))
+                await self._rollback_quietly()
+                for job in batch:
+                    if not job.future.done():
+                        job.future.set_exception(error)
+
+    async def _run_batch(self, batch: list[_Job]) -> None:
+        conn = self._writer
+        outcomes: list[tuple[bool, Any]] = []
+        await conn.execute("BEGIN IMMEDIATE")
+        for job in batch:
+            await conn.execute("SAVEPOINT job")
+            try:
+                result = await job.fn(conn)
+            except Exception as error:
+                await conn.execute("ROLLBACK TO job")
+                await conn.execute("RELEASE job")
+                outcomes.append((False, error))
+            else:
+                await conn.execute("RELEASE job")
+                outcomes.append((True, result))
+        await conn.execute("COMMIT")
+        self.stats.transactions += 1
+        self.stats.writes += len(batch)
+        self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
+        for job, (ok, value) in zip(batch, outcomes, strict=True):
+            if job.future.done():  # the caller was cancelled; the write still happened
+                continue
+            if ok:
+                job.future.set_result(value)
+            else:
+                job.future.set_exception(value)
+
+    async def _rollback_quietly(self) -> None:
+        try:
+            if self._writer.in_transaction:
+                await self._writer.execute("ROLLBACK")
+        except sqlite3.Error:
+            log.exception("rollback after a failed batch failed")
+
+    # ---------------------------------------------------------------- maintenance
+
+    async def schema_version(self) -> int:
+        return int(await self.fetchval("PRAGMA user_version"))
+
+    async def integrity_check(self) -> list[str]:
+        rows = await self.fetchall("PRAGMA integrity_check")
+        return [str(r[0]) for r in rows]
+
+    async def get_meta(self, key: str) -> str | None:
+        return await self.fetchval("SELECT value FROM meta WHERE key = ?", (key,))
+
+    async def set_meta(self, key: str, value: str) -> None:
+        async def put(conn: aiosqlite.Connection) -> None:
+            await conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+        await self.write(put)
+
+
+async def migrate(conn: aiosqlite.Connection) -> int:
+    """Apply every pending migration in one transaction; return the resulting version."""
+    async with conn.execute("PRAGMA user_version") as cursor:
+        row = await cursor.fetchone()
+    current = int(row[0]) if row else 0
+    migrations = load_migrations()
+    if current > len(migrations):
+        raise RuntimeError(
+            f"the database is at schema version {current}, newer than this Quorum "
+            f"({len(migrations)}): upgrade Quorum or restore a backup"
+        )
+    pending = [m for m in migrations if m.version > current]
+    if not pending:
+        return current
+    target = pending[-1].version
+    script = "\n".join(m.sql for m in pending)
+    # executescript would COMMIT between statements of its own accord; wrapping the script in
+    # BEGIN/COMMIT makes all pending migrations and the version bump one atomic step.
+    try:
+        await conn.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {target};\nCOMMIT;")
+    except BaseException:
+        if conn.in_transaction:
+            await conn.execute("ROLLBACK")
+        raise
+    log.info("database migrated from schema version %d to %d", current, target)
+    return target

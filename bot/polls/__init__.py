@@ -1,0 +1,1 @@
+"""Polls: the domain (rules, storage, rendering as text). Never imports discord."""

@@ -1,0 +1,41 @@
+"""A bar chart of a poll's results as PNG bytes (matplotlib; call it off the event loop)."""
+
+from __future__ import annotations
+
+import io
+import textwrap
+from collections.abc import Sequence
+
+from .tally import Tally
+
+
+def results_chart(question: str, options: Sequence[str], tally: Tally) -> bytes:
+    # Imported here: matplotlib takes a noticeable moment to import, and only closing needs it.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    count = len(options)
+    labels = [textwrap.shorten(f"{i + 1}. {o}", 48, placeholder="…") for i, o in enumerate(options)]
+    leaders = set(tally.leaders())
+    colors = ["#57F287" if i in leaders else "#5865F2" for i in range(count)]
+    percentages = tally.percentages()
+
+    # Figure (not pyplot): no global state, so concurrent renders in threads are safe.
+    fig = Figure(figsize=(8, 1.2 + 0.42 * count), dpi=100)
+    ax = fig.add_subplot()
+    positions = list(range(count))[::-1]  # first answer on top
+    ax.barh(positions, tally.counts, color=colors, height=0.65)
+    ax.set_yticks(positions, labels, fontsize=9)
+    top = max(tally.counts, default=0) or 1
+    ax.set_xlim(0, top * 1.22)
+    for y, n, pct in zip(positions, tally.counts, percentages, strict=True):
+        ax.text(n + top * 0.01, y, f"{n} ({pct}%)", va="center", fontsize=9)
+    ax.set_title(textwrap.shorten(question, 90, placeholder="…"), fontsize=11, loc="left")
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()

@@ -1,0 +1,243 @@
+"""What a poll looks like, as plain text and numbers (the cogs turn a `Card` into an embed).
+
+Every card fits Discord's embed limits whatever the poll holds: 25 answers of 200 characters
+and a 300-character question included. When the full layout would pass the 6,000-character
+total, values are rendered in a more compact form rather than cut.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from .models import Poll
+from .tally import Tally, bar, plural, winner_line
+
+EMBED_TOTAL = 6000
+DESCRIPTION_LIMIT = 4096
+FIELD_NAME_LIMIT = 256
+FIELD_VALUE_LIMIT = 1024
+FOOTER_LIMIT = 2048
+TITLE_LIMIT = 256
+BUTTON_LABEL_LIMIT = 80
+
+COLOR_OPEN = 0x5865F2
+COLOR_CLOSED = 0x57F287
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    title: str
+    description: str
+    fields: tuple[tuple[str, str], ...] = ()
+    footer: str = ""
+    color: int = COLOR_OPEN
+    image: str | None = None  # attachment filename, shown as the embed's image
+
+    @property
+    def size(self) -> int:
+        """Characters Discord counts toward the 6,000 embed total."""
+        return (
+            len(self.title)
+            + len(self.description)
+            + sum(len(n) + len(v) for n, v in self.fields)
+            + len(self.footer)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A card plus the message text around it."""
+
+    content: str
+    cards: tuple[Card, ...] = field(default_factory=tuple)
+
+
+def shorten(text: str, limit: int) -> str:
+    """Cut at a word boundary where one is near, ending in `…`."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space >= limit * 0.6:
+        cut = cut[:space]
+    return cut.rstrip(" ,.;:-") + "…"
+
+
+def button_label(option: str) -> str:
+    return shorten(option, BUTTON_LABEL_LIMIT)
+
+
+def timestamp(ts: float, style: str = "R") -> str:
+    """Discord renders `<t:…>` in each reader's own time zone and language."""
+    return f"<t:{int(ts)}:{style}>"
+
+
+def _rules_line(poll: Poll) -> str:
+    if poll.multiple:
+        if poll.max_choices:
+            kind = f"Multiple choice, up to {plural(poll.max_choices, 'answer')}"
+        else:
+            kind = "Multiple choice"
+        how = "click answers to add or remove them"
+    else:
+        kind = "Single choice"
+        how = "click an answer to vote, click it again to take your vote back"
+    parts = [f"{kind}: {how}."]
+    if poll.role_id is not None:
+        parts.append(f"Only members with <@&{poll.role_id}> can vote.")
+    if poll.anonymous:
+        parts.append("Anonymous: nobody can see who voted for what.")
+    if poll.hide_results and poll.is_open:
+        parts.append("Results stay hidden until the poll closes.")
+    return "\n".join(parts)
+
+
+def _status_line(poll: Poll) -> str:
+    if poll.closed_at is not None:
+        return f"**Closed** {timestamp(poll.closed_at)}."
+    if poll.closes_at is not None:
+        return f"Closes {timestamp(poll.closes_at)} ({timestamp(poll.closes_at, 'f')})."
+    return "Open until the creator or a moderator closes it."
+
+
+def _values(tally: Tally, *, show_counts: bool) -> list[list[str]]:
+    """Per answer, candidate field values from fullest to most compact."""
+    percentages = tally.percentages()
+    total = tally.total
+    out: list[list[str]] = []
+    for count, pct in zip(tally.counts, percentages, strict=True):
+        if not show_counts:
+            out.append(["\u200b"])
+            continue
+        votes = plural(count, "vote")
+        out.append([f"`{bar(count, total)}` {votes} · {pct}%", f"{votes} · {pct}%", f"{count} · {pct}%"])
+    return out
+
+
+def _fit_fields(
+    names: Sequence[str], candidates: Sequence[Sequence[str]], budget: int
+) -> tuple[tuple[str, str], ...]:
+    """Pick the fullest value form that keeps every field within `budget` characters."""
+    levels = max(len(c) for c in candidates)
+    for level in range(levels):
+        values = [c[min(level, len(c) - 1)] for c in candidates]
+        fields = tuple(zip(names, values, strict=True))
+        if sum(len(n) + len(v) for n, v in fields) <= budget:
+            return fields
+    # The most compact form always fits: 25 × (204 + 12) < 6,000 - the rest of the card.
+    return fields
+
+
+def poll_card(poll: Poll, tally: Tally, *, show_counts: bool, creator_name: str | None = None) -> Card:
+    """The poll message itself (also used for `/poll results`)."""
+    title = f"📊 Poll #{poll.number}" + (" (closed)" if not poll.is_open else "")
+    description = f"**{poll.question}**\n\n{_rules_line(poll)}\n{_status_line(poll)}"
+    if not poll.is_open:
+        description += "\n" + winner_line(poll.options, tally)
+    names = [shorten(f"{i + 1}. {option}", FIELD_NAME_LIMIT) for i, option in enumerate(poll.options)]
+    footer = _footer(poll, tally, creator_name)
+    budget = EMBED_TOTAL - len(title) - len(description) - len(footer)
+    fields = _fit_fields(names, _values(tally, show_counts=show_counts), budget)
+    return Card(
+        title=title,
+        description=description,
+        fields=fields,
+        footer=footer,
+        color=COLOR_OPEN if poll.is_open else COLOR_CLOSED,
+    )
+
+
+def _footer(poll: Poll, tally: Tally, creator_name: str | None) -> str:
+    parts = [f"Poll #{poll.number}"]
+    if poll.multiple:
+        parts.append(f"{plural(tally.total, 'vote')} from {plural(tally.voters, 'voter')}")
+    else:
+        parts.append(plural(tally.voters, "voter"))
+    if creator_name:
+        parts.append(f"asked by {creator_name}")
+    return shorten(" · ".join(parts), FOOTER_LIMIT)
+
+
+def total_line(poll: Poll, tally: Tally) -> str:
+    line = f"Total: {plural(tally.total, 'vote')}"
+    if poll.multiple:
+        line += f" from {plural(tally.voters, 'voter')}"
+    return line + "."
+
+
+def announcement(poll: Poll, tally: Tally, *, chart_filename: str | None) -> Rendered:
+    """The public reply that closes a poll: every answer in full, counts, share, the winner."""
+    title = f"🏁 Results of poll #{poll.number}"
+    head = f"**{poll.question}**\n\n"
+    winner = winner_line(poll.options, tally)
+    if len(winner) > 1500:  # a tie between many long answers: name them by number
+        leaders = ", ".join(str(i + 1) for i in tally.leaders())
+        winner = f"Tie between answers {leaders} with {plural(tally.counts[tally.leaders()[0]], 'vote')} each."
+    description = f"{head}{winner}\n{total_line(poll, tally)}"
+    names = [shorten(f"{i + 1}. {option}", FIELD_NAME_LIMIT) for i, option in enumerate(poll.options)]
+    footer = f"Poll #{poll.number} · closed" + (" by its deadline" if poll.closed_by is None else "")
+    budget = EMBED_TOTAL - len(title) - len(description) - len(footer)
+    fields = _fit_fields(names, _values(tally, show_counts=True), budget)
+    card = Card(
+        title=title,
+        description=description,
+        fields=fields,
+        footer=footer,
+        color=COLOR_CLOSED,
+        image=chart_filename,
+    )
+    return Rendered(content=f"📊 Poll #{poll.number} has closed. {winner}"[:2000], cards=(card,))
+
+
+def voters_card(poll: Poll, voters: Mapping[int, Sequence[int]], *, budget: int) -> Card:
+    """Who voted for what (public polls, creator and Manage Server only), within `budget`."""
+    title = "Who voted for what"
+    footer = "The full list is in /poll export."
+    room = budget - len(title) - len(footer) - 40
+    fields: list[tuple[str, str]] = []
+    per_field = max(60, min(FIELD_VALUE_LIMIT, room // max(1, len(poll.options)) - 30))
+    for i, option in enumerate(poll.options):
+        ids = voters.get(i, [])
+        if not ids:
+            continue
+        name = shorten(f"{i + 1}. {option}", 60)
+        value = _mentions(ids, per_field)
+        if room - len(name) - len(value) < 0:
+            break
+        room -= len(name) + len(value)
+        fields.append((name, value))
+    description = "" if fields else "Nobody has voted yet."
+    return Card(title=title, description=description, fields=tuple(fields), footer=footer)
+
+
+def _mentions(user_ids: Sequence[int], limit: int) -> str:
+    shown: list[str] = []
+    length = 0
+    for n, uid in enumerate(user_ids):
+        mention = f"<@{uid}>"
+        rest = len(user_ids) - n
+        more = f" …and {rest} more"
+        if length + len(mention) + 1 + len(more) > limit:
+            return " ".join(shown) + more
+        shown.append(mention)
+        length += len(mention) + 1
+    return " ".join(shown)
+
+
+def vote_confirmation(poll: Poll, change: str, option: int, choices: Sequence[int]) -> str:
+    """The ephemeral reply to a click, sent only once the vote is committed."""
+    clicked = poll.options[option]
+    if poll.multiple:
+        if change == "added":
+            head = f"Added **{clicked}** to your answers."
+        else:
+            head = f"Removed **{clicked}** from your answers."
+        if choices:
+            listed = "\n".join(f"• {poll.options[i]}" for i in choices)
+            return shorten(f"{head}\nYour answers now:\n{listed}", 2000)
+        return f"{head}\nYou have no answers in this poll now."
+    if change == "removed":
+        return f"Your vote is removed; you have no vote in this poll now.\n(It was: **{clicked}**)"
+    lead = "Your vote is now" if change == "moved" else "Your vote:"
+    return f"{lead} **{clicked}**\nClick the same answer again to take your vote back."

@@ -1,0 +1,323 @@
+"""Every SQL statement about polls, and nothing else.
+
+A PostgreSQL backend would be a second class with these methods; the service, the cogs and
+the rules above them would not change.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import aiosqlite
+
+from ..db import Database
+from .models import (
+    Poll,
+    PollClosed,
+    PollDraft,
+    PollNotFound,
+    StoredVote,
+    TooManyChoices,
+    VoteChange,
+    VoteOutcome,
+)
+from .tally import Tally
+
+_POLL_COLUMNS = """
+    p.id, p.guild_id, p.number, p.channel_id, p.message_id, p.creator_id, p.question,
+    p.multiple, p.anonymous, p.hide_results, p.role_id, p.max_choices, p.created_at,
+    p.closes_at, p.closed_at, p.closed_by, p.announce_started_at, p.announcement_id,
+    p.announced_at,
+    (SELECT json_group_array(label)
+       FROM (SELECT label FROM poll_options o WHERE o.poll_id = p.id ORDER BY o.position)
+    ) AS options
+"""
+
+
+def _poll(row: sqlite3.Row) -> Poll:
+    return Poll(
+        id=row["id"],
+        guild_id=row["guild_id"],
+        number=row["number"],
+        channel_id=row["channel_id"],
+        message_id=row["message_id"],
+        creator_id=row["creator_id"],
+        question=row["question"],
+        options=tuple(json.loads(row["options"])),
+        multiple=bool(row["multiple"]),
+        anonymous=bool(row["anonymous"]),
+        hide_results=bool(row["hide_results"]),
+        role_id=row["role_id"],
+        max_choices=row["max_choices"],
+        created_at=row["created_at"],
+        closes_at=row["closes_at"],
+        closed_at=row["closed_at"],
+        closed_by=row["closed_by"],
+        announce_started_at=row["announce_started_at"],
+        announcement_id=row["announcement_id"],
+        announced_at=row["announced_at"],
+    )
+
+
+class PollRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # ------------------------------------------------------------ creating
+
+    async def create(
+        self, draft: PollDraft, *, guild_id: int, channel_id: int, creator_id: int, now: float
+    ) -> Poll:
+        """Store a poll that has no message yet (see `attach_message`)."""
+        closes_at = now + draft.duration if draft.duration is not None else None
+
+        async def insert(conn: aiosqlite.Connection) -> int:
+            cursor = await conn.execute(
+                """
+                INSERT INTO polls (guild_id, number, channel_id, creator_id, question, multiple,
+                                   anonymous, hide_results, role_id, max_choices, created_at, closes_at)
+                VALUES (?, (SELECT coalesce(max(number), 0) + 1 FROM polls WHERE guild_id = ?),
+                        ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+                (
+                    guild_id, guild_id, channel_id, creator_id, draft.question, int(draft.multiple),
+                    int(draft.anonymous), int(draft.hide_results), draft.role_id, draft.max_choices,
+                    now, closes_at,
+                ),
+            )
+            poll_id = cursor.lastrowid
+            assert poll_id is not None
+            await conn.executemany(
+                "INSERT INTO poll_options (poll_id, position, label) VALUES (?, ?, ?)",
+                [(poll_id, i, label) for i, label in enumerate(draft.options)],
+            )
+            return poll_id
+
+        poll_id = await self.db.write(insert)
+        poll = await self.get(poll_id)
+        assert poll is not None
+        return poll
+
+    async def attach_message(self, poll_id: int, message_id: int) -> None:
+        async def update(conn: aiosqlite.Connection) -> None:
+            await conn.execute("UPDATE polls SET message_id = ? WHERE id = ?", (message_id, poll_id))
+
+        await self.db.write(update)
+
+    async def discard_unposted(self, poll_id: int) -> None:
+        """Remove a poll whose message could not be posted."""
+
+        async def delete(conn: aiosqlite.Connection) -> None:
+            await conn.execute("DELETE FROM polls WHERE id = ? AND message_id IS NULL", (poll_id,))
+
+        await self.db.write(delete)
+
+    # ------------------------------------------------------------ finding
+
+    async def get(self, poll_id: int) -> Poll | None:
+        row = await self.db.fetchone(f"SELECT {_POLL_COLUMNS} FROM polls p WHERE p.id = ?", (poll_id,))
+        return _poll(row) if row else None
+
+    async def get_by_number(self, guild_id: int, number: int) -> Poll | None:
+        row = await self.db.fetchone(
+            f"SELECT {_POLL_COLUMNS} FROM polls p WHERE p.guild_id = ? AND p.number = ? "
+            "AND p.message_id IS NOT NULL",
+            (guild_id, number),
+        )
+        return _poll(row) if row else None
+
+    async def get_by_message(self, guild_id: int, message_id: int) -> Poll | None:
+        row = await self.db.fetchone(
+            f"SELECT {_POLL_COLUMNS} FROM polls p WHERE p.guild_id = ? AND p.message_id = ?",
+            (guild_id, message_id),
+        )
+        return _poll(row) if row else None
+
+    async def list_open(self, guild_id: int, limit: int = 100) -> list[Poll]:
+        rows = await self.db.fetchall(
+            f"SELECT {_POLL_COLUMNS} FROM polls p WHERE p.guild_id = ? AND p.closed_at IS NULL "
+            "AND p.message_id IS NOT NULL "
+            "ORDER BY p.closes_at IS NULL, p.closes_at, p.number DESC LIMIT ?",
+            (guild_id, limit),
+        )
+        return [_poll(r) for r in rows]
+
+    async def search(self, guild_id: int, text: str, limit: int = 25) -> list[Poll]:
+        """Polls of a server for autocomplete: open ones first, then newest first."""
+        text = text.strip().lstrip("#")
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = await self.db.fetchall(
+            f"SELECT {_POLL_COLUMNS} FROM polls p WHERE p.guild_id = ? AND p.message_id IS NOT NULL "
+            "AND (p.question LIKE ? ESCAPE '\\' OR CAST(p.number AS TEXT) = ?) "
+            "ORDER BY p.closed_at IS NOT NULL, p.number DESC LIMIT ?",
+            (guild_id, pattern, text, limit),
+        )
+        return [_poll(r) for r in rows]
+
+    # ------------------------------------------------------------ voting
+
+    async def cast_vote(self, poll: Poll, user_id: int, option: int, *, now: float) -> VoteOutcome:
+        """Toggle `option` for `user_id` (single choice: move or remove the member's vote).
+
+        Runs inside the write transaction, so the read-then-write is not raced by another
+        click; the schema's keys and triggers hold the rules even if it were.
+        """
+        if not 0 <= option < len(poll.options):
+            raise PollNotFound()
+
+        async def toggle(conn: aiosqlite.Connection) -> VoteOutcome:
+            try:
+                if poll.multiple:
+                    return await self._toggle_multiple(conn, poll, user_id, option, now)
+                return await self._toggle_single(conn, poll, user_id, option, now)
+            except sqlite3.IntegrityError as error:
+                raise _refusal(str(error), poll) from error
+
+        return await self.db.write(toggle)
+
+    @staticmethod
+    async def _toggle_single(
+        conn: aiosqlite.Connection, poll: Poll, user_id: int, option: int, now: float
+    ) -> VoteOutcome:
+        async with conn.execute(
+            "SELECT option FROM votes WHERE poll_id = ? AND user_id = ? AND slot = 0", (poll.id, user_id)
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is not None and row[0] == option:
+            await conn.execute("DELETE FROM votes WHERE poll_id = ? AND user_id = ? AND slot = 0", (poll.id, user_id))
+            return VoteOutcome(VoteChange.REMOVED, option, ())
+        await conn.execute(
+            "INSERT INTO votes (poll_id, user_id, slot, option, voted_at) VALUES (?, ?, 0, ?, ?) "
+            "ON CONFLICT (poll_id, user_id, slot) DO UPDATE SET option = excluded.option, "
+            "voted_at = excluded.voted_at",
+            (poll.id, user_id, option, now),
+        )
+        return VoteOutcome(VoteChange.ADDED if row is None else VoteChange.MOVED, option, (option,))
+
+    @staticmethod
+    async def _toggle_multiple(
+        conn: aiosqlite.Connection, poll: Poll, user_id: int, option: int, now: float
+    ) -> VoteOutcome:
+        cursor = await conn.execute(
+            "DELETE FROM votes WHERE poll_id = ? AND user_id = ? AND slot = ?", (poll.id, user_id, option)
+        )
+        change = VoteChange.REMOVED
+        if cursor.rowcount == 0:
+            await conn.execute(
+                "INSERT INTO votes (poll_id, user_id, slot, option, voted_at) VALUES (?, ?, ?, ?, ?)",
+                (poll.id, user_id, option, option, now),
+            )
+            change = VoteChange.ADDED
+        async with conn.execute(
+            "SELECT option FROM votes WHERE poll_id = ? AND user_id = ? ORDER BY option", (poll.id, user_id)
+        ) as rows:
+            choices = tuple(r[0] for r in await rows.fetchall())
+        return VoteOutcome(change, option, choices)
+
+    async def choices_of(self, poll_id: int, user_id: int) -> tuple[int, ...]:
+        rows = await self.db.fetchall(
+            "SELECT option FROM votes WHERE poll_id = ? AND user_id = ? ORDER BY option", (poll_id, user_id)
+        )
+        return tuple(r[0] for r in rows)
+
+    # ------------------------------------------------------------ counting
+
+    async def tally(self, poll: Poll) -> Tally:
+        rows = await self.db.fetchall(
+            "SELECT option, count(*) FROM votes WHERE poll_id = ? GROUP BY option", (poll.id,)
+        )
+        counts = {r[0]: r[1] for r in rows}
+        if poll.multiple:
+            voters = int(await self.db.fetchval(
+                "SELECT count(DISTINCT user_id) FROM votes WHERE poll_id = ?", (poll.id,)
+            ))
+        else:
+            voters = sum(counts.values())
+        return Tally.from_counts(len(poll.options), counts, voters)
+
+    async def voters_by_option(self, poll_id: int) -> dict[int, list[int]]:
+        rows = await self.db.fetchall(
+            "SELECT option, user_id FROM votes WHERE poll_id = ? ORDER BY option, voted_at", (poll_id,)
+        )
+        result: dict[int, list[int]] = {}
+        for option, user_id in rows:
+            result.setdefault(option, []).append(user_id)
+        return result
+
+    async def votes(self, poll_id: int) -> list[StoredVote]:
+        rows = await self.db.fetchall(
+            "SELECT option, user_id, voted_at FROM votes WHERE poll_id = ? ORDER BY voted_at, option",
+            (poll_id,),
+        )
+        return [StoredVote(r[0], r[1], r[2]) for r in rows]
+
+    # ------------------------------------------------------------ closing
+
+    async def close(self, poll_id: int, *, now: float, closed_by: int | None) -> bool:
+        """Close an open poll. Only the first closer gets True, so only one announces."""
+
+        async def update(conn: aiosqlite.Connection) -> bool:
+            cursor = await conn.execute(
+                "UPDATE polls SET closed_at = ?, closed_by = ? WHERE id = ? AND closed_at IS NULL",
+                (now, closed_by, poll_id),
+            )
+            return cursor.rowcount == 1
+
+        return await self.db.write(update)
+
+    async def next_deadline(self) -> float | None:
+        return await self.db.fetchval(
+            "SELECT min(closes_at) FROM polls "
+            "WHERE closed_at IS NULL AND closes_at IS NOT NULL AND message_id IS NOT NULL"
+        )
+
+    async def due(self, now: float, limit: int = 100) -> list[int]:
+        rows = await self.db.fetchall(
+            "SELECT id FROM polls WHERE closed_at IS NULL AND closes_at IS NOT NULL "
+            "AND message_id IS NOT NULL AND closes_at <= ? ORDER BY closes_at LIMIT ?",
+            (now, limit),
+        )
+        return [r[0] for r in rows]
+
+    async def unannounced(self, limit: int = 100) -> list[Poll]:
+        rows = await self.db.fetchall(
+            f"SELECT {_POLL_COLUMNS} FROM polls p WHERE p.closed_at IS NOT NULL "
+            "AND p.announced_at IS NULL ORDER BY p.closed_at LIMIT ?",
+            (limit,),
+        )
+        return [_poll(r) for r in rows]
+
+    async def mark_announce_started(self, poll_id: int, *, now: float) -> None:
+        async def update(conn: aiosqlite.Connection) -> None:
+            await conn.execute(
+                "UPDATE polls SET announce_started_at = coalesce(announce_started_at, ?) WHERE id = ?",
+                (now, poll_id),
+            )
+
+        await self.db.write(update)
+
+    async def mark_announced(self, poll_id: int, *, message_id: int | None, now: float) -> None:
+        """Record the announcement (message_id None: it could not be sent and never will be)."""
+
+        async def update(conn: aiosqlite.Connection) -> None:
+            await conn.execute(
+                "UPDATE polls SET announcement_id = ?, announced_at = ? WHERE id = ?",
+                (message_id, now, poll_id),
+            )
+
+        await self.db.write(update)
+
+    async def count_open(self) -> int:
+        return int(await self.db.fetchval("SELECT count(*) FROM polls WHERE closed_at IS NULL"))
+
+
+def _refusal(message: str, poll: Poll) -> Exception:
+    if "poll_closed" in message:
+        return PollClosed()
+    if "max_choices" in message and poll.max_choices is not None:
+        return TooManyChoices(poll.max_choices)
+    if "FOREIGN KEY" in message:
+        return PollNotFound()
+    return sqlite3.IntegrityError(message)
+

@@ -1,0 +1,79 @@
+"""Discord shapes for the domain's text: embeds from cards, the vote buttons."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import discord
+
+from bot.polls.models import Poll
+from bot.polls.render import Card, button_label
+
+VOTE_ID = re.compile(r"quorum:vote:(?P<poll>\d+):(?P<option>\d+)")
+
+
+def embed(card: Card) -> discord.Embed:
+    result = discord.Embed(title=card.title, description=card.description or None, color=card.color)
+    for name, value in card.fields:
+        result.add_field(name=name, value=value, inline=False)
+    if card.footer:
+        result.set_footer(text=card.footer)
+    if card.image:
+        result.set_image(url=f"attachment://{card.image}")
+    return result
+
+
+class VoteButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=VOTE_ID.pattern):
+    """One answer's button. Everything it needs is in its custom_id, so it works after a
+    restart and nothing is kept in memory per poll."""
+
+    def __init__(self, poll_id: int, option: int, label: str = "\u200b") -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=label,
+                style=discord.ButtonStyle.secondary,
+                custom_id=vote_custom_id(poll_id, option),
+            )
+        )
+        self.poll_id = poll_id
+        self.option = option
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> VoteButton:
+        return cls(int(match["poll"]), int(match["option"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        cog = interaction.client.get_cog("Polls")  # type: ignore[attr-defined]
+        if cog is None:
+            await interaction.response.send_message(
+                "Voting is unavailable for a moment; try again shortly.", ephemeral=True
+            )
+            return
+        await cog.handle_vote(interaction, self.poll_id, self.option)
+
+
+def vote_custom_id(poll_id: int, option: int) -> str:
+    return f"quorum:vote:{poll_id}:{option}"
+
+
+def vote_view(poll: Poll) -> discord.ui.View:
+    """The buttons to send with a poll (5 per row, up to 25).
+
+    Plain buttons, and the view is stopped before sending: discord.py then keeps nothing for
+    it, and clicks are routed by `VoteButton`'s custom_id template alone. (A view holding
+    DynamicItems would, when stopped, unregister the template for every poll.)
+    """
+    view = discord.ui.View(timeout=None)
+    for option, label in enumerate(poll.options):
+        view.add_item(
+            discord.ui.Button(
+                label=button_label(label),
+                style=discord.ButtonStyle.secondary,
+                custom_id=vote_custom_id(poll.id, option),
+            )
+        )
+    view.stop()
+    return view

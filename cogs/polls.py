@@ -1,0 +1,459 @@
+"""/poll commands and vote clicks: parse, call the poll service, render. No SQL here."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import io
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.polls.chart import results_chart
+from bot.polls.export import votes_csv
+from bot.polls.models import MAX_QUESTION_LENGTH, Poll
+from bot.polls.render import EMBED_TOTAL, announcement, poll_card, shorten, vote_confirmation, voters_card
+from bot.polls.validation import build_draft
+from bot.scheduler import DeadlineScheduler
+from bot.tree import NO_MENTIONS, UserFacingError, report_error, send_ephemeral
+
+from ._ui import VoteButton, embed, vote_view
+
+if TYPE_CHECKING:
+    from bot.client import QuorumBot
+
+log = logging.getLogger(__name__)
+
+# Reply to a click within this long, or defer and follow up (Discord allows 3 s).
+ACK_BUDGET = 2.0
+# Poll messages are edited at most this often; after an hour Discord caps edits (30046).
+REFRESH_INTERVAL = 5.0
+REFRESH_INTERVAL_OLD = 60.0
+EDIT_CAP_BACKOFF = 600.0
+UPLOAD_LIMIT = 8 * 1024 * 1024
+BOT_CHANNEL_PERMISSIONS = ("view_channel", "send_messages", "embed_links", "attach_files", "read_message_history")
+
+
+def _manage_guild(interaction: discord.Interaction) -> bool:
+    return bool(interaction.permissions.manage_guild)
+
+
+def _nonce(poll: Poll) -> str:
+    # Discord keeps a nonce for a few minutes: a resend after a crash returns the first message.
+    return f"quorum-result-{poll.id}"[:25]
+
+
+class MessageRefresher:
+    """Edits poll messages with live counts, at most once per interval per poll.
+
+    Only polls with an edit pending hold an entry; an idle poll costs nothing in memory.
+    """
+
+    def __init__(self, cog: Polls) -> None:
+        self.cog = cog
+        self._pending: dict[int, asyncio.Task[None]] = {}
+        self._last_edit: dict[int, float] = {}
+        self._blocked_until: dict[int, float] = {}
+
+    def request(self, poll_id: int) -> None:
+        if poll_id in self._pending:
+            return  # the pending edit reads the tally when it runs, so it includes this vote
+        self._prune()
+        self._pending[poll_id] = asyncio.get_running_loop().create_task(
+            self._edit_later(poll_id), name=f"quorum-refresh-{poll_id}"
+        )
+
+    def _prune(self) -> None:
+        now = asyncio.get_running_loop().time()
+        for poll_id in [p for p, t in self._last_edit.items() if now - t > REFRESH_INTERVAL_OLD]:
+            del self._last_edit[poll_id]
+        for poll_id in [p for p, t in self._blocked_until.items() if t <= now]:
+            del self._blocked_until[poll_id]
+
+    async def _edit_later(self, poll_id: int) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            poll = await self.cog.service.repo.get(poll_id)
+            if poll is None or poll.message_id is None or not poll.is_open:
+                return
+            old = self.cog.bot.clock() - poll.created_at > 3600
+            interval = REFRESH_INTERVAL_OLD if old else REFRESH_INTERVAL
+            not_before = max(
+                self._last_edit.get(poll_id, 0.0) + interval, self._blocked_until.get(poll_id, 0.0)
+            )
+            if not_before > loop.time():
+                await asyncio.sleep(not_before - loop.time())
+            # From here on a new vote schedules another edit, so none is missed.
+            self._pending.pop(poll_id, None)
+            self._last_edit[poll_id] = loop.time()
+            poll = await self.cog.service.repo.get(poll_id)
+            if poll is None or not poll.is_open:
+                return  # closing renders the final state itself
+            await self.cog.edit_poll_message(poll)
+        except discord.HTTPException as error:
+            if error.code == 30046:  # too many edits to a message older than an hour
+                self._blocked_until[poll_id] = loop.time() + EDIT_CAP_BACKOFF
+                log.info("poll %s: Discord caps edits of its message; next update in %ss", poll_id, EDIT_CAP_BACKOFF)
+            elif error.status == 404:
+                log.info("poll %s: its message is gone; not updating it", poll_id)
+            else:
+                log.warning("poll %s: could not update its message: %s", poll_id, error)
+        except Exception:
+            log.exception("poll %s: updating its message failed", poll_id)
+        finally:
+            if self._pending.get(poll_id) is asyncio.current_task():
+                del self._pending[poll_id]
+
+    async def stop(self) -> None:
+        tasks = list(self._pending.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._pending.clear()
+
+
+class Polls(commands.Cog):
+    poll = app_commands.Group(
+        name="poll", description="Button polls whose votes are kept safe", guild_only=True
+    )
+
+    def __init__(self, bot: QuorumBot) -> None:
+        self.bot = bot
+        self.service = bot.polls
+        self.refresher = MessageRefresher(self)
+        self.scheduler = DeadlineScheduler(
+            next_deadline=self.service.repo.next_deadline,
+            run_due=self.close_due_polls,
+            clock=bot.clock,
+            name="poll-deadlines",
+        )
+        self._finishing: set[int] = set()
+        self._starter: asyncio.Task[None] | None = None
+
+    async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(VoteButton)
+        self._starter = asyncio.get_running_loop().create_task(self._start_when_ready())
+
+    async def _start_when_ready(self) -> None:
+        # Announcing needs a connected bot; closing overdue polls happens in the same pass.
+        await self.bot.wait_until_ready()
+        self.scheduler.start()
+
+    async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(VoteButton)
+        if self._starter is not None:
+            self._starter.cancel()
+        await self.scheduler.stop()
+        await self.refresher.stop()
+
+    # ================================================================ voting
+
+    async def handle_vote(self, interaction: discord.Interaction, poll_id: int, option: int) -> None:
+        try:
+            member = interaction.user
+            role_ids = [r.id for r in member.roles] if isinstance(member, discord.Member) else []
+            work = asyncio.ensure_future(
+                self.service.vote(poll_id, option, user_id=member.id, role_ids=role_ids)
+            )
+            try:
+                poll, outcome = await asyncio.wait_for(asyncio.shield(work), ACK_BUDGET)
+            except TimeoutError:
+                # The database is slow right now: keep the interaction alive, answer when committed.
+                await interaction.response.defer(ephemeral=True, thinking=True)
+                poll, outcome = await work
+            text = vote_confirmation(poll, outcome.change.value, outcome.option, outcome.choices)
+            await send_ephemeral(interaction, text)
+            self.refresher.request(poll.id)
+        except Exception as error:
+            await report_error(interaction, error)
+
+    # ================================================================ rendering
+
+    async def render_poll(self, poll: Poll) -> discord.Embed:
+        tally = await self.service.repo.tally(poll)
+        show = not poll.hide_results or not poll.is_open
+        return embed(poll_card(poll, tally, show_counts=show, creator_name=self._name_of(poll)))
+
+    def _name_of(self, poll: Poll) -> str | None:
+        guild = self.bot.get_guild(poll.guild_id)
+        member = guild.get_member(poll.creator_id) if guild else None
+        return member.display_name if member else None
+
+    async def edit_poll_message(self, poll: Poll, *, final: bool = False) -> None:
+        assert poll.message_id is not None
+        channel = self.bot.get_partial_messageable(poll.channel_id, guild_id=poll.guild_id)
+        message = channel.get_partial_message(poll.message_id)
+        if final:
+            # Buttons removed: a closed poll cannot be clicked, and answers stay readable.
+            await message.edit(embed=await self.render_poll(poll), view=None, allowed_mentions=NO_MENTIONS)
+        else:
+            await message.edit(embed=await self.render_poll(poll), allowed_mentions=NO_MENTIONS)
+
+    # ================================================================ closing
+
+    async def close_due_polls(self) -> None:
+        """The scheduler's pass: close what is overdue, announce what is not yet announced."""
+        now = self.bot.clock()
+        for poll_id in await self.service.repo.due(now):
+            if await self.service.repo.close(poll_id, now=now, closed_by=None):
+                log.info("poll %s closed by its deadline", poll_id)
+        for poll in await self.service.repo.unannounced():
+            await self.finish(poll.id)
+
+    async def finish(self, poll_id: int) -> discord.Message | None:
+        """Announce a closed poll exactly once and show its final state. Safe to call again."""
+        if poll_id in self._finishing:
+            return None
+        self._finishing.add(poll_id)
+        try:
+            return await self._finish(poll_id)
+        except discord.HTTPException as error:
+            if error.status in (403, 404):
+                # The channel is gone or closed to us: retrying can't help. Don't try forever.
+                log.warning("poll %s: cannot announce the result (%s); giving up", poll_id, error)
+                await self.service.repo.mark_announced(poll_id, message_id=None, now=self.bot.clock())
+            else:
+                log.warning("poll %s: announcing failed (%s); will retry", poll_id, error)
+            return None
+        except Exception:
+            log.exception("poll %s: announcing failed; will retry", poll_id)
+            return None
+        finally:
+            self._finishing.discard(poll_id)
+
+    async def _finish(self, poll_id: int) -> discord.Message | None:
+        repo = self.service.repo
+        poll = await repo.get(poll_id)
+        if poll is None or poll.is_open or poll.announced_at is not None or poll.message_id is None:
+            return None
+        try:
+            await self.edit_poll_message(poll, final=True)
+        except discord.HTTPException as error:
+            log.info("poll %s: could not show the final state on its message: %s", poll_id, error)
+        channel = self.bot.get_partial_messageable(poll.channel_id, guild_id=poll.guild_id)
+        message = None
+        if poll.announce_started_at is not None:
+            # A previous attempt may have sent it before the process died: look before resending.
+            message = await self._find_announcement(channel, poll)
+        if message is None:
+            await repo.mark_announce_started(poll.id, now=self.bot.clock())
+            message = await self._send_announcement(channel, poll)
+        await repo.mark_announced(poll.id, message_id=message.id, now=self.bot.clock())
+        log.info("poll %s: result announced in message %s", poll_id, message.id)
+        return message
+
+    async def _send_announcement(self, channel: discord.PartialMessageable, poll: Poll) -> discord.Message:
+        tally = await self.service.repo.tally(poll)
+        png = await asyncio.to_thread(results_chart, poll.question, poll.options, tally)
+        rendered = announcement(poll, tally, chart_filename="results.png")
+        assert poll.message_id is not None
+        return await channel.send(
+            rendered.content,
+            embeds=[embed(card) for card in rendered.cards],
+            file=discord.File(io.BytesIO(png), filename="results.png"),
+            reference=discord.MessageReference(
+                message_id=poll.message_id, channel_id=poll.channel_id, fail_if_not_exists=False
+            ),
+            mention_author=False,
+            allowed_mentions=NO_MENTIONS,
+            nonce=_nonce(poll),
+        )
+
+    async def _find_announcement(self, channel: discord.PartialMessageable, poll: Poll) -> discord.Message | None:
+        assert self.bot.user is not None and poll.message_id is not None
+        try:
+            async for message in channel.history(limit=100, after=discord.Object(poll.message_id)):
+                if (
+                    message.author.id == self.bot.user.id
+                    and message.reference is not None
+                    and message.reference.message_id == poll.message_id
+                ):
+                    return message
+        except discord.HTTPException as error:
+            log.info("poll %s: could not search for an earlier announcement: %s", poll.id, error)
+        return None
+
+    # ================================================================ commands
+
+    async def _poll_autocomplete(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        if interaction.guild_id is None:
+            return []
+        polls = await self.service.repo.search(interaction.guild_id, current)
+        return [
+            app_commands.Choice(
+                name=shorten(f"#{p.number} {'' if p.is_open else '(closed) '}{p.question}", 100),
+                value=str(p.number),
+            )
+            for p in polls
+        ]
+
+    @poll.command(name="create", description="Start a button poll")
+    @app_commands.describe(
+        question="What to ask (up to 300 characters)",
+        options="2 to 25 answers separated by | (for example: Yes | No | Maybe)",
+        duration="How long it stays open: 30m, 2h, 1d, 1h30m, 1w … (default: until closed)",
+        multiple="Let members pick several answers",
+        anonymous="Nobody, you included, can see who voted for what",
+        channel="Post the poll in this channel instead of here",
+        role="Only members with this role may vote",
+        max_choices="With multiple: at most this many answers per member",
+        hide_results="Hide the counts until the poll closes",
+    )
+    async def create(
+        self,
+        interaction: discord.Interaction,
+        question: app_commands.Range[str, 1, MAX_QUESTION_LENGTH],
+        options: app_commands.Range[str, 1, 6000],
+        duration: app_commands.Range[str, 1, 40] | None = None,
+        multiple: bool = False,
+        anonymous: bool = False,
+        channel: discord.TextChannel | None = None,
+        role: discord.Role | None = None,
+        max_choices: app_commands.Range[int, 1, 25] | None = None,
+        hide_results: bool = False,
+    ) -> None:
+        draft = build_draft(
+            question=question,
+            options=options,
+            duration=duration,
+            multiple=multiple,
+            anonymous=anonymous,
+            hide_results=hide_results,
+            role_id=role.id if role is not None else None,
+            max_choices=max_choices,
+        )
+        assert interaction.guild is not None
+        target = channel or interaction.channel
+        if not isinstance(target, discord.abc.GuildChannel) or not isinstance(target, discord.abc.Messageable):
+            raise UserFacingError("I can only post polls in a server's text channel.")
+        self._check_can_post(interaction, target)
+
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        poll = await self.service.create(
+            draft, guild_id=interaction.guild.id, channel_id=target.id, creator_id=interaction.user.id
+        )
+        try:
+            message = await target.send(
+                embed=await self.render_poll(poll), view=vote_view(poll), allowed_mentions=NO_MENTIONS
+            )
+        except discord.HTTPException as error:
+            await self.service.repo.discard_unposted(poll.id)
+            raise UserFacingError(
+                f"Discord refused the poll message ({error.text or error.status}); nothing was posted."
+            ) from error
+        await self.service.repo.attach_message(poll.id, message.id)
+        self.scheduler.poke()
+        log.info("poll %s (#%s) created in guild %s channel %s", poll.id, poll.number, poll.guild_id, target.id)
+        await interaction.followup.send(
+            f"Poll #{poll.number} is up: {message.jump_url}", ephemeral=True, allowed_mentions=NO_MENTIONS
+        )
+
+    def _check_can_post(self, interaction: discord.Interaction, target: discord.abc.GuildChannel) -> None:
+        assert interaction.guild is not None
+        member = interaction.user
+        if isinstance(member, discord.Member):
+            mine = target.permissions_for(member)
+            if not (mine.view_channel and mine.send_messages):
+                raise UserFacingError(
+                    f"You can't send messages in {target.mention}, so you can't post a poll there."
+                )
+        theirs = target.permissions_for(interaction.guild.me)
+        missing = [p for p in BOT_CHANNEL_PERMISSIONS if not getattr(theirs, p)]
+        if missing:
+            names = ", ".join(p.replace("_", " ").title() for p in missing)
+            raise UserFacingError(
+                f"I can't post a poll in {target.mention}: I need the {names} permission there. "
+                "Ask a server admin to grant it, or pick another channel."
+            )
+
+    @poll.command(name="close", description="Close a poll now and announce the result")
+    @app_commands.describe(poll="The poll's number, message id or message link")
+    @app_commands.autocomplete(poll=_poll_autocomplete)
+    async def close(self, interaction: discord.Interaction, poll: str) -> None:
+        assert interaction.guild_id is not None
+        found = await self.service.find(interaction.guild_id, poll)
+        if not found.is_open:
+            raise UserFacingError(f"Poll #{found.number} is already closed.")
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        if not await self.service.close(found, user_id=interaction.user.id, manage_guild=_manage_guild(interaction)):
+            raise UserFacingError(f"Poll #{found.number} is already closed.")
+        log.info("poll %s closed by user %s", found.id, interaction.user.id)
+        message = await self.finish(found.id)
+        where = f" The result is posted: {message.jump_url}" if message else ""
+        await interaction.followup.send(
+            f"Poll #{found.number} is closed.{where}", ephemeral=True, allowed_mentions=NO_MENTIONS
+        )
+        self.scheduler.poke()
+
+    @poll.command(name="results", description="See a poll's current counts (only you see them)")
+    @app_commands.describe(poll="The poll's number, message id or message link")
+    @app_commands.autocomplete(poll=_poll_autocomplete)
+    async def results(self, interaction: discord.Interaction, poll: str) -> None:
+        assert interaction.guild_id is not None
+        found = await self.service.find(interaction.guild_id, poll)
+        manager = found.can_manage(interaction.user.id, manage_guild=_manage_guild(interaction))
+        visible = found.results_visible_to(interaction.user.id, manage_guild=_manage_guild(interaction))
+        tally = await self.service.repo.tally(found)
+        card = poll_card(found, tally, show_counts=visible, creator_name=self._name_of(found))
+        embeds = [embed(card)]
+        content = None if visible else "The counts of this poll stay hidden until it closes."
+        if manager and not found.anonymous:
+            voters = await self.service.repo.voters_by_option(found.id)
+            embeds.append(embed(voters_card(found, voters, budget=EMBED_TOTAL - card.size)))
+        if interaction.response.is_done():
+            await interaction.followup.send(content or "", embeds=embeds, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        else:
+            await interaction.response.send_message(
+                content, embeds=embeds, ephemeral=True, allowed_mentions=NO_MENTIONS
+            )
+
+    @poll.command(name="list", description="List this server's open polls (only you see it)")
+    async def list_(self, interaction: discord.Interaction) -> None:
+        assert interaction.guild_id is not None
+        polls = await self.service.repo.list_open(interaction.guild_id, limit=101)
+        if not polls:
+            await send_ephemeral(interaction, "There are no open polls in this server. Start one with `/poll create`.")
+            return
+        lines: list[str] = []
+        length = 0
+        for shown, p in enumerate(polls):
+            url = f"https://discord.com/channels/{p.guild_id}/{p.channel_id}/{p.message_id}"
+            when = f"closes <t:{int(p.closes_at)}:R>" if p.closes_at else "no deadline"
+            line = f"**#{p.number}** [{shorten(p.question, 90)}]({url}) · {when}"
+            if length + len(line) + 1 > 3900:
+                lines.append(f"…and {len(polls) - shown} more.")
+                break
+            lines.append(line)
+            length += len(line) + 1
+        result = discord.Embed(title="Open polls", description="\n".join(lines), color=0x5865F2)
+        await interaction.response.send_message(embed=result, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+    @poll.command(name="export", description="Download a poll's votes as CSV (only you see it)")
+    @app_commands.describe(poll="The poll's number, message id or message link")
+    @app_commands.autocomplete(poll=_poll_autocomplete)
+    async def export(self, interaction: discord.Interaction, poll: str) -> None:
+        assert interaction.guild_id is not None
+        found = await self.service.find(interaction.guild_id, poll)
+        self.service.require_manager(
+            found, user_id=interaction.user.id, manage_guild=_manage_guild(interaction), action="export its votes"
+        )
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        data = votes_csv(found, await self.service.repo.votes(found.id))
+        filename = f"poll-{found.number}-votes.csv"
+        if len(data) > UPLOAD_LIMIT:  # too big to upload as it is; CSV compresses ~10×
+            data, filename = gzip.compress(data), filename + ".gz"
+        note = " Voters are not included: the poll is anonymous." if found.anonymous else ""
+        await interaction.followup.send(
+            f"Votes of poll #{found.number}, one row per vote.{note}",
+            file=discord.File(io.BytesIO(data), filename=filename),
+            ephemeral=True,
+            allowed_mentions=NO_MENTIONS,
+        )
+
+
+async def setup(bot: QuorumBot) -> None:
+    await bot.add_cog(Polls(bot))
+

@@ -80,7 +80,7 @@ class Settings:
         dev_guild_id: int | None = None
         raw_guild = get("DEV_GUILD_ID")
         if raw_guild is not None:
-            if raw_guild.isdigit() and 0 < int(raw_guild) < 2**64:
+            if re.fullmatch(r"[0-9]+", raw_guild) and 0 < int(raw_guild) < 2**64:
                 dev_guild_id = int(raw_guild)
             else:
                 problems.append(f"DEV_GUILD_ID={raw_guild} is not a server id (a number).")

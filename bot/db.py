@@ -66,11 +66,17 @@ class WriteStats:
     largest_batch: int = 0
 
 
+async def _pragma(conn: aiosqlite.Connection, sql: str) -> None:
+    # Read the PRAGMA's answer to the end: an unfinished statement would block COMMIT later.
+    async with conn.execute(sql) as cursor:
+        await cursor.fetchall()
+
+
 async def _connect(path: Path) -> aiosqlite.Connection:
     conn = await aiosqlite.connect(path, isolation_level=None)
     conn.row_factory = sqlite3.Row
-    await conn.execute("PRAGMA busy_timeout = 5000")
-    await conn.execute("PRAGMA foreign_keys = ON")
+    await _pragma(conn, "PRAGMA busy_timeout = 5000")
+    await _pragma(conn, "PRAGMA foreign_keys = ON")
     return conn
 
 
@@ -92,13 +98,13 @@ class Database:
         path.parent.mkdir(parents=True, exist_ok=True)
         writer = await _connect(path)
         try:
-            await writer.execute("PRAGMA journal_mode = WAL")
+            await _pragma(writer, "PRAGMA journal_mode = WAL")
             # FULL: a committed vote survives power loss too, not only a killed process.
             # Group commit keeps the cost of that fsync shared between concurrent writes.
-            await writer.execute("PRAGMA synchronous = FULL")
+            await _pragma(writer, "PRAGMA synchronous = FULL")
             await migrate(writer)
             reader = await _connect(path)
-            await reader.execute("PRAGMA query_only = ON")
+            await _pragma(reader, "PRAGMA query_only = ON")
         except BaseException:
             await writer.close()
             raise

@@ -67,14 +67,14 @@ class MessageRefresher:
         )
 
     def _prune(self) -> None:
-        now = asyncio.get_running_loop().time()
+        now = self.cog.bot.clock()
         for poll_id in [p for p, t in self._last_edit.items() if now - t > REFRESH_INTERVAL_OLD]:
             del self._last_edit[poll_id]
         for poll_id in [p for p, t in self._blocked_until.items() if t <= now]:
             del self._blocked_until[poll_id]
 
     async def _edit_later(self, poll_id: int) -> None:
-        loop = asyncio.get_running_loop()
+        clock = self.cog.bot.clock
         try:
             poll = await self.cog.service.repo.get(poll_id)
             if poll is None or poll.message_id is None or not poll.is_open:
@@ -84,18 +84,18 @@ class MessageRefresher:
             not_before = max(
                 self._last_edit.get(poll_id, 0.0) + interval, self._blocked_until.get(poll_id, 0.0)
             )
-            if not_before > loop.time():
-                await asyncio.sleep(not_before - loop.time())
+            if not_before > clock():
+                await asyncio.sleep(not_before - clock())
             # From here on a new vote schedules another edit, so none is missed.
             self._pending.pop(poll_id, None)
-            self._last_edit[poll_id] = loop.time()
+            self._last_edit[poll_id] = clock()
             poll = await self.cog.service.repo.get(poll_id)
             if poll is None or not poll.is_open:
                 return  # closing renders the final state itself
             await self.cog.edit_poll_message(poll)
         except discord.HTTPException as error:
             if error.code == 30046:  # too many edits to a message older than an hour
-                self._blocked_until[poll_id] = loop.time() + EDIT_CAP_BACKOFF
+                self._blocked_until[poll_id] = clock() + EDIT_CAP_BACKOFF
                 log.info("poll %s: Discord caps edits of its message; next update in %ss", poll_id, EDIT_CAP_BACKOFF)
             elif error.status == 404:
                 log.info("poll %s: its message is gone; not updating it", poll_id)
@@ -211,9 +211,10 @@ class Polls(commands.Cog):
         try:
             return await self._finish(poll_id)
         except discord.HTTPException as error:
-            if error.status in (403, 404):
-                # The channel is gone or closed to us: retrying can't help. Don't try forever.
-                log.warning("poll %s: cannot announce the result (%s); giving up", poll_id, error)
+            if error.status in (400, 403, 404):
+                # The channel is gone or closed to us, or Discord refuses the message itself:
+                # retrying the same request can't help, so don't try forever.
+                log.error("poll %s: cannot announce the result (%s); giving up", poll_id, error)
                 await self.service.repo.mark_announced(poll_id, message_id=None, now=self.bot.clock())
             else:
                 log.warning("poll %s: announcing failed (%s); will retry", poll_id, error)
@@ -278,7 +279,9 @@ class Polls(commands.Cog):
 
     # ================================================================ commands
 
-    async def _poll_autocomplete(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+    async def _poll_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
         if interaction.guild_id is None:
             return []
         polls = await self.service.repo.search(interaction.guild_id, current)
@@ -402,7 +405,9 @@ class Polls(commands.Cog):
         content = None if visible else "The counts of this poll stay hidden until it closes."
         if manager and not found.anonymous:
             voters = await self.service.repo.voters_by_option(found.id)
-            embeds.append(embed(voters_card(found, voters, budget=EMBED_TOTAL - card.size)))
+            listing = voters_card(found, voters, budget=EMBED_TOTAL - card.size)
+            if listing is not None:
+                embeds.append(embed(listing))
         if interaction.response.is_done():
             await interaction.followup.send(content or "", embeds=embeds, ephemeral=True, allowed_mentions=NO_MENTIONS)
         else:

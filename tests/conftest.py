@@ -6,6 +6,18 @@ from simcord import Env
 from bot.client import QuorumBot
 from bot.config import Settings
 
+SEED_QUESTION = (
+    "How has the recent turmoil within the OpenAI offices changed your plans to use GPT in a "
+    "business process or product in 2024?"
+)
+SEED_ANSWERS = (
+    "Increased uncertainty means we are more likely to evaluate alternative AI chatbots and LLMs.",
+    "No change in plans, though we will keep an eye on the situation.",
+    "With Sam Altman back in charge, we are more likely to go all-in with GPT and LLMs.",
+    "What recent turmoil?",
+)
+SEED_OPTIONS = " | ".join(SEED_ANSWERS)
+
 
 class TestClock:
     """Reads SimCord's virtual time once an env is attached, so deadlines follow advance_time."""
@@ -47,7 +59,10 @@ async def env(make_bot, clock, request):
     """SimCord's environment around a fresh QuorumBot (like the plugin's `simcord_env`, but the
     bot's clock is attached to SimCord's virtual time before the bot starts)."""
     marker = request.node.get_closest_marker("simcord")
-    environment = Env(make_bot(), **(marker.kwargs if marker else {}))
+    # SimCord waits in real time for sleeps shorter than settle_timeout; a short one keeps the
+    # 5 s edit debounce virtual (driven by advance_time) while leaving room for the chart thread.
+    options = {"settle_timeout": 3.0, **(marker.kwargs if marker else {})}
+    environment = Env(make_bot(), **options)
     clock.env = environment
     await environment.start()
     try:
@@ -55,4 +70,5 @@ async def env(make_bot, clock, request):
     finally:
         await environment.shutdown()
         if environment.check_errors:
-            environment.raise_errors()
+            # As SimCord's own fixture does: errors a test inspected via env.errors are accepted.
+            environment._raise_errors_since(environment._errors_acknowledged)

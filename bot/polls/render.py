@@ -75,10 +75,8 @@ def timestamp(ts: float, style: str = "R") -> str:
 
 def _rules_line(poll: Poll) -> str:
     if poll.multiple:
-        if poll.max_choices:
-            kind = f"Multiple choice, up to {plural(poll.max_choices, 'answer')}"
-        else:
-            kind = "Multiple choice"
+        limit = f", up to {plural(poll.max_choices, 'answer')}" if poll.max_choices else ""
+        kind = f"Multiple choice{limit}"
         how = "click answers to add or remove them"
     else:
         kind = "Single choice"
@@ -118,34 +116,83 @@ def _values(tally: Tally, *, show_counts: bool) -> list[list[str]]:
 def _fit_fields(
     names: Sequence[str], candidates: Sequence[Sequence[str]], budget: int
 ) -> tuple[tuple[str, str], ...]:
-    """Pick the fullest value form that keeps every field within `budget` characters."""
-    levels = max(len(c) for c in candidates)
+    """The fullest value form that keeps all fields within `budget` characters.
+
+    If even the most compact values do not fit, the names are shortened evenly: answers are
+    always shown in full elsewhere (the announcement, the export), and a card Discord
+    refuses would show nothing at all.
+    """
+    levels = max((len(c) for c in candidates), default=1)
+    values: list[str] = []
     for level in range(levels):
         values = [c[min(level, len(c) - 1)] for c in candidates]
-        fields = tuple(zip(names, values, strict=True))
-        if sum(len(n) + len(v) for n, v in fields) <= budget:
-            return fields
-    # The most compact form always fits: 25 × (204 + 12) < 6,000 - the rest of the card.
-    return fields
+        if sum(len(n) + len(v) for n, v in zip(names, values, strict=True)) <= budget:
+            return tuple(zip(names, values, strict=True))
+    room = max(0, budget - sum(len(v) for v in values))
+    each = max(8, room // max(1, len(names)))
+    return tuple(zip((shorten(n, each) for n in names), values, strict=True))
+
+
+def _compact_size(names: Sequence[str], candidates: Sequence[Sequence[str]]) -> int:
+    return sum(len(n) + len(c[-1]) for n, c in zip(names, candidates, strict=True))
+
+
+def _fitted_winner(options: Sequence[str], tally: Tally, room: int) -> str:
+    """The winner line with full answer text when it fits in `room`, else by answer number."""
+    full = winner_line(options, tally)
+    if len(full) <= room:
+        return full
+    leaders = tally.leaders()
+    votes = plural(tally.counts[leaders[0]], "vote")
+    if len(leaders) == 1:
+        return f"Winner: answer {leaders[0] + 1} with {votes}."
+    return f"Tie between answers {', '.join(str(i + 1) for i in leaders)} with {votes} each."
+
+
+def _card(
+    *,
+    title: str,
+    head: str,
+    tail: Sequence[str],
+    poll: Poll,
+    tally: Tally,
+    show_counts: bool,
+    winner: bool,
+    footer: str,
+    color: int,
+    image: str | None = None,
+) -> tuple[Card, str]:
+    """Lay out a card within Discord's limits; returns it and the winner line used ("")."""
+    names = [shorten(f"{i + 1}. {option}", FIELD_NAME_LIMIT) for i, option in enumerate(poll.options)]
+    candidates = _values(tally, show_counts=show_counts)
+    fixed = "\n".join([head, *tail])
+    winner_text = ""
+    if winner:
+        room = min(
+            EMBED_TOTAL - len(title) - len(fixed) - len(footer) - _compact_size(names, candidates),
+            DESCRIPTION_LIMIT - len(fixed),
+        ) - 1
+        winner_text = _fitted_winner(poll.options, tally, room)
+    description = "\n".join([head, winner_text, *tail] if winner_text else [head, *tail])
+    budget = EMBED_TOTAL - len(title) - len(description) - len(footer)
+    fields = _fit_fields(names, candidates, budget)
+    return Card(title, description, fields, footer, color, image), winner_text
 
 
 def poll_card(poll: Poll, tally: Tally, *, show_counts: bool, creator_name: str | None = None) -> Card:
     """The poll message itself (also used for `/poll results`)."""
-    title = f"📊 Poll #{poll.number}" + (" (closed)" if not poll.is_open else "")
-    description = f"**{poll.question}**\n\n{_rules_line(poll)}\n{_status_line(poll)}"
-    if not poll.is_open:
-        description += "\n" + winner_line(poll.options, tally)
-    names = [shorten(f"{i + 1}. {option}", FIELD_NAME_LIMIT) for i, option in enumerate(poll.options)]
-    footer = _footer(poll, tally, creator_name)
-    budget = EMBED_TOTAL - len(title) - len(description) - len(footer)
-    fields = _fit_fields(names, _values(tally, show_counts=show_counts), budget)
-    return Card(
-        title=title,
-        description=description,
-        fields=fields,
-        footer=footer,
+    card, _ = _card(
+        title=f"📊 Poll #{poll.number}" + (" (closed)" if not poll.is_open else ""),
+        head=f"**{poll.question}**\n\n{_rules_line(poll)}\n{_status_line(poll)}",
+        tail=(),
+        poll=poll,
+        tally=tally,
+        show_counts=show_counts,
+        winner=not poll.is_open,
+        footer=_footer(poll, tally, creator_name),
         color=COLOR_OPEN if poll.is_open else COLOR_CLOSED,
     )
+    return card
 
 
 def _footer(poll: Poll, tally: Tally, creator_name: str | None) -> str:
@@ -168,47 +215,48 @@ def total_line(poll: Poll, tally: Tally) -> str:
 
 def announcement(poll: Poll, tally: Tally, *, chart_filename: str | None) -> Rendered:
     """The public reply that closes a poll: every answer in full, counts, share, the winner."""
-    title = f"🏁 Results of poll #{poll.number}"
-    head = f"**{poll.question}**\n\n"
-    winner = winner_line(poll.options, tally)
-    if len(winner) > 1500:  # a tie between many long answers: name them by number
-        leaders = ", ".join(str(i + 1) for i in tally.leaders())
-        winner = f"Tie between answers {leaders} with {plural(tally.counts[tally.leaders()[0]], 'vote')} each."
-    description = f"{head}{winner}\n{total_line(poll, tally)}"
-    names = [shorten(f"{i + 1}. {option}", FIELD_NAME_LIMIT) for i, option in enumerate(poll.options)]
-    footer = f"Poll #{poll.number} · closed" + (" by its deadline" if poll.closed_by is None else "")
-    budget = EMBED_TOTAL - len(title) - len(description) - len(footer)
-    fields = _fit_fields(names, _values(tally, show_counts=True), budget)
-    card = Card(
-        title=title,
-        description=description,
-        fields=fields,
-        footer=footer,
+    card, winner = _card(
+        title=f"🏁 Results of poll #{poll.number}",
+        head=f"**{poll.question}**\n",
+        tail=(total_line(poll, tally),),
+        poll=poll,
+        tally=tally,
+        show_counts=True,
+        winner=True,
+        footer=f"Poll #{poll.number} · closed" + (" by its deadline" if poll.closed_by is None else ""),
         color=COLOR_CLOSED,
         image=chart_filename,
     )
-    return Rendered(content=f"📊 Poll #{poll.number} has closed. {winner}"[:2000], cards=(card,))
+    return Rendered(content=shorten(f"📊 Poll #{poll.number} has closed. {winner}", 2000), cards=(card,))
 
 
-def voters_card(poll: Poll, voters: Mapping[int, Sequence[int]], *, budget: int) -> Card:
-    """Who voted for what (public polls, creator and Manage Server only), within `budget`."""
+def voters_card(poll: Poll, voters: Mapping[int, Sequence[int]], *, budget: int) -> Card | None:
+    """Who voted for what (public polls, creator and Manage Server only), within `budget`.
+
+    None when not even the card's frame fits beside the poll card.
+    """
     title = "Who voted for what"
     footer = "The full list is in /poll export."
-    room = budget - len(title) - len(footer) - 40
+    frame = len(title) + len(footer)
+    if not any(voters.values()):
+        empty = "Nobody has voted yet."
+        return Card(title=title, description=empty, footer=footer) if frame + len(empty) <= budget else None
+    too_many = "Too many voters to list here."
+    if frame + len(too_many) > budget:
+        return None
+    room = budget - frame
     fields: list[tuple[str, str]] = []
-    per_field = max(60, min(FIELD_VALUE_LIMIT, room // max(1, len(poll.options)) - 30))
-    for i, option in enumerate(poll.options):
-        ids = voters.get(i, [])
-        if not ids:
-            continue
-        name = shorten(f"{i + 1}. {option}", 60)
-        value = _mentions(ids, per_field)
-        if room - len(name) - len(value) < 0:
-            break
-        room -= len(name) + len(value)
-        fields.append((name, value))
-    description = "" if fields else "Nobody has voted yet."
-    return Card(title=title, description=description, fields=tuple(fields), footer=footer)
+    with_votes = [i for i in range(len(poll.options)) if voters.get(i)]
+    per_field = min(FIELD_VALUE_LIMIT, room // max(1, len(with_votes)) - 64)
+    if per_field >= 40:
+        for i in with_votes:
+            name = shorten(f"{i + 1}. {poll.options[i]}", 60)
+            value = _mentions(voters[i], per_field)
+            fields.append((name, value))
+            room -= len(name) + len(value)
+    if not fields:
+        return Card(title=title, description=too_many, footer=footer)
+    return Card(title=title, description="", fields=tuple(fields), footer=footer)
 
 
 def _mentions(user_ids: Sequence[int], limit: int) -> str:

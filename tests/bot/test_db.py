@@ -1,0 +1,259 @@
+"""The database layer: migrations, connection settings, and the group-committing writer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from pathlib import Path
+
+import aiosqlite
+import pytest
+
+import bot.migrations
+from bot.db import MAX_BATCH, Database, load_migrations, migrate
+
+MIGRATION_FILES = sorted(Path(bot.migrations.__file__).parent.glob("[0-9][0-9][0-9][0-9]_*.sql"))
+
+
+@pytest.fixture
+def path(tmp_path):
+    return tmp_path / "data" / "quorum.sqlite3"
+
+
+@pytest.fixture
+async def db(path):
+    database = await Database.open(path)
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+class Boom(Exception):
+    pass
+
+
+def _insert(key: str, value: str = "v", *, fail: bool = False):
+    async def fn(conn):
+        await conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (key, value))
+        if fail:
+            raise Boom(key)
+        return key
+
+    return fn
+
+
+# ------------------------------------------------------------------ migrations
+
+
+def test_there_is_at_least_one_migration_file():
+    assert MIGRATION_FILES, "no migration files found next to bot/migrations/__init__.py"
+
+
+def test_load_migrations_numbers_every_file_in_order():
+    assert [m.version for m in load_migrations()] == list(range(1, len(MIGRATION_FILES) + 1))
+    assert [m.name for m in load_migrations()] == [f.name for f in MIGRATION_FILES]
+
+
+async def test_open_creates_the_parent_directory(path, db):
+    assert path.parent.is_dir() and path.exists()
+
+
+async def test_user_version_is_the_number_of_migration_files(db):
+    assert await db.schema_version() == len(MIGRATION_FILES)
+
+
+async def test_migrations_create_the_tables(db):
+    names = {r[0] for r in await db.fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"polls", "poll_options", "votes", "meta"} <= names
+
+
+async def test_reopening_keeps_version_and_data(path, db):
+    await db.set_meta("kept", "yes")
+    await db.close()
+    again = await Database.open(path)
+    try:
+        assert (await again.schema_version(), await again.get_meta("kept")) == (len(MIGRATION_FILES), "yes")
+    finally:
+        await again.close()
+
+
+async def test_migrate_on_an_up_to_date_database_changes_nothing(path, db):
+    await db.close()
+    conn = await aiosqlite.connect(path, isolation_level=None)
+    try:
+        before = (await (await conn.execute("SELECT count(*) FROM sqlite_master")).fetchone())[0]
+        assert await migrate(conn) == len(MIGRATION_FILES)
+        after = (await (await conn.execute("SELECT count(*) FROM sqlite_master")).fetchone())[0]
+    finally:
+        await conn.close()
+    assert before == after
+
+
+async def test_database_from_a_newer_schema_is_refused(path, db):
+    await db.close()
+    raw = sqlite3.connect(path)
+    raw.execute(f"PRAGMA user_version = {len(MIGRATION_FILES) + 1}")
+    raw.close()
+    with pytest.raises(RuntimeError, match=r"newer than this Quorum.*upgrade Quorum or restore a backup"):
+        await Database.open(path)
+
+
+async def test_refused_newer_database_is_left_untouched(path, db):
+    await db.set_meta("kept", "yes")
+    await db.close()
+    raw = sqlite3.connect(path)
+    raw.execute("PRAGMA user_version = 99")
+    raw.close()
+    with pytest.raises(RuntimeError):
+        await Database.open(path)
+    raw = sqlite3.connect(path)
+    try:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == 99
+        assert raw.execute("SELECT value FROM meta WHERE key = 'kept'").fetchone()[0] == "yes"
+    finally:
+        raw.close()
+
+
+# ------------------------------------------------------------------ connection settings
+
+
+async def test_journal_mode_is_wal(db):
+    assert await db.fetchval("PRAGMA journal_mode") == "wal"
+
+
+async def test_foreign_keys_are_on_for_reads(db):
+    assert await db.fetchval("PRAGMA foreign_keys") == 1
+
+
+async def test_foreign_keys_are_on_for_writes(db):
+    async def read_pragma(conn):
+        async with conn.execute("PRAGMA foreign_keys") as cursor:
+            return (await cursor.fetchone())[0]
+
+    assert await db.write(read_pragma) == 1
+
+
+async def test_read_connection_cannot_write(db):
+    with pytest.raises(sqlite3.OperationalError):
+        await db.fetchall("INSERT INTO meta (key, value) VALUES ('x', 'y')")
+
+
+async def test_integrity_check_of_a_fresh_database_is_ok(db):
+    assert await db.integrity_check() == ["ok"]
+
+
+# ------------------------------------------------------------------ writes
+
+
+async def test_write_returns_the_function_result(db):
+    assert await db.write(_insert("a")) == "a"
+
+
+async def test_committed_write_is_visible_to_reads_at_once(db):
+    await db.set_meta("k", "v1")
+    await db.set_meta("k", "v2")
+    assert await db.get_meta("k") == "v2"
+
+
+async def test_failing_write_raises_its_own_exception(db):
+    with pytest.raises(Boom):
+        await db.write(_insert("a", fail=True))
+
+
+async def test_failing_write_in_a_batch_rolls_back_only_itself(db):
+    before = db.stats.transactions
+    results = await asyncio.gather(
+        db.write(_insert("a")), db.write(_insert("b", fail=True)), db.write(_insert("c")), return_exceptions=True
+    )
+    assert db.stats.transactions - before == 1  # all three shared one transaction
+    assert results[0] == "a" and isinstance(results[1], Boom) and results[2] == "c"
+    keys = [r[0] for r in await db.fetchall("SELECT key FROM meta ORDER BY key")]
+    assert keys == ["a", "c"]
+
+
+async def test_constraint_error_in_a_batch_rolls_back_only_its_write(db):
+    await db.set_meta("taken", "1")
+
+    async def half_then_conflict(conn):
+        await conn.execute("INSERT INTO meta (key, value) VALUES ('half', '1')")
+        await conn.execute("INSERT INTO meta (key, value) VALUES ('taken', '2')")
+
+    results = await asyncio.gather(
+        db.write(_insert("a")), db.write(half_then_conflict), db.write(_insert("c")), return_exceptions=True
+    )
+    assert isinstance(results[1], sqlite3.IntegrityError)
+    keys = [r[0] for r in await db.fetchall("SELECT key FROM meta ORDER BY key")]
+    assert keys == ["a", "c", "taken"]
+
+
+async def test_concurrent_writes_are_group_committed(db):
+    before = db.stats.transactions
+    await asyncio.gather(*(db.set_meta(f"k{i}", "v") for i in range(50)))
+    assert db.stats.largest_batch > 1
+    assert db.stats.transactions - before < 50
+    assert await db.fetchval("SELECT count(*) FROM meta") == 50
+
+
+async def test_a_batch_holds_at_most_max_batch_writes(db):
+    await asyncio.gather(*(db.set_meta(f"k{i}", "v") for i in range(MAX_BATCH + 44)))
+    assert db.stats.largest_batch == MAX_BATCH
+    assert await db.fetchval("SELECT count(*) FROM meta") == MAX_BATCH + 44
+
+
+async def test_stats_count_every_write(db):
+    before = db.stats.writes
+    await asyncio.gather(*(db.set_meta(f"k{i}", "v") for i in range(10)))
+    assert db.stats.writes - before == 10
+
+
+async def test_cancelled_caller_does_not_cancel_its_write(db):
+    task = asyncio.create_task(db.set_meta("k", "v"))
+    await asyncio.sleep(0)  # the write is queued
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await db.set_meta("after", "1")  # queued behind it: when this is done, so is the other
+    assert await db.get_meta("k") == "v"
+
+
+async def test_close_finishes_queued_writes(path):
+    database = await Database.open(path)
+    tasks = [asyncio.create_task(database.set_meta(f"k{i}", "v")) for i in range(20)]
+    await asyncio.sleep(0)  # every write is queued
+    await database.close()
+    await asyncio.gather(*tasks)
+    raw = sqlite3.connect(path)
+    try:
+        assert raw.execute("SELECT count(*) FROM meta").fetchone()[0] == 20
+    finally:
+        raw.close()
+
+
+async def test_write_after_close_is_refused(path):
+    database = await Database.open(path)
+    await database.close()
+    with pytest.raises(RuntimeError, match="closing"):
+        await database.set_meta("k", "v")
+
+
+async def test_committed_write_survives_reopening(path, db):
+    await db.set_meta("durable", "yes")
+    await db.close()
+    raw = sqlite3.connect(path)
+    try:
+        assert raw.execute("SELECT value FROM meta WHERE key = 'durable'").fetchone()[0] == "yes"
+    finally:
+        raw.close()
+
+
+async def test_get_meta_of_a_missing_key_is_none(db):
+    assert await db.get_meta("missing") is None
+
+
+async def test_async_context_manager_closes_the_database(path):
+    async with await Database.open(path) as database:
+        await database.set_meta("k", "v")
+    with pytest.raises(RuntimeError, match="closing"):
+        await database.set_meta("k", "again")

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import sys
+from pathlib import Path
 
 import discord
 
@@ -22,6 +23,20 @@ def point_at_api(settings: Settings) -> None:
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.gateway_url)
 
 
+def playground(args: argparse.Namespace) -> int:
+    try:
+        import simcord.preview  # noqa: F401  (its browser page needs the preview extra)
+
+        from bot.playground import run_playground
+    except ImportError:
+        print('The playground needs SimCord: pip install -e ".[playground]"', file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    asyncio.run(run_playground(port=args.port, database=args.database, open_browser=not args.no_browser))
+    print("Playground stopped.")
+    return 0
+
+
 async def run_bot(settings: Settings) -> None:
     from bot.client import QuorumBot
 
@@ -32,8 +47,16 @@ async def run_bot(settings: Settings) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="run.py", description="Quorum, a Discord bot for polls")
-    parser.add_argument("command", nargs="?", default="run", choices=["run"], help="what to do (default: run)")
-    parser.parse_args(argv)
+    parser.add_argument(
+        "command", nargs="?", default="run", choices=["run", "playground"],
+        help="run: the bot on Discord (default); playground: offline, in your browser, no token",
+    )
+    parser.add_argument("--port", type=int, default=None, help="playground: serve on this port")
+    parser.add_argument("--database", type=Path, default=None, help="playground: keep the database here")
+    parser.add_argument("--no-browser", action="store_true", help="playground: don't open a browser")
+    args = parser.parse_args(argv)
+    if args.command == "playground":
+        return playground(args)
     try:
         settings = Settings.from_env()
     except SettingsError as error:

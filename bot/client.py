@@ -79,9 +79,13 @@ class QuorumBot(commands.Bot):
         try:
             await super().close()  # unloads cogs first: they stop their tasks
         finally:
-            if self._db is not None:
-                await self._db.close()
-                self._db = None
+            await self.close_database()
+
+    async def close_database(self) -> None:
+        """Finish queued writes and close the connections (their threads keep a process alive)."""
+        if self._db is not None:
+            db, self._db = self._db, None
+            await db.close()
 
     # ------------------------------------------------------------ command sync
 

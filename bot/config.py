@@ -14,7 +14,8 @@ from dotenv import dotenv_values
 TOKEN_HELP = (
     "DISCORD_TOKEN is not set. Create an application at "
     "https://discord.com/developers/applications, add a bot under 'Bot', copy its token and "
-    "put DISCORD_TOKEN=... in .env (see .env.example and the README)."
+    "put DISCORD_TOKEN=... in .env (see .env.example and the README). To try Quorum without a "
+    "token first, run: python run.py playground"
 )
 
 # Three dot-separated base64url parts: the shape of every bot token Discord issues.

@@ -47,11 +47,17 @@ def clock() -> TestClock:
 
 
 @pytest.fixture
-def make_bot(settings, clock):
-    def make() -> QuorumBot:
-        return QuorumBot(settings, clock=clock)
+async def make_bot(settings, clock):
+    bots: list[QuorumBot] = []
 
-    return make
+    def make() -> QuorumBot:
+        bots.append(QuorumBot(settings, clock=clock))
+        return bots[-1]
+
+    yield make
+    # SimCord detaches bots without closing them; close their databases like a real shutdown.
+    for bot in bots:
+        await bot.close_database()
 
 
 @pytest.fixture

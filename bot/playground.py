@@ -1,0 +1,91 @@
+"""`python run.py playground`: the real bot against SimCord's simulated Discord, in a browser.
+
+Same cogs, same database code as on Discord; no token, no network. SimCord serves a local
+page of #general with a composer, where a person can run every command and click the vote
+buttons as the members below.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import tempfile
+import time
+import webbrowser
+from pathlib import Path
+
+import discord
+
+from .client import QuorumBot
+from .config import Settings
+
+log = logging.getLogger(__name__)
+
+SEED_QUESTION = (
+    "How has the recent turmoil within the OpenAI offices changed your plans to use GPT in a "
+    "business process or product in 2024?"
+)
+SEED_ANSWERS = (
+    "Increased uncertainty means we are more likely to evaluate alternative AI chatbots and LLMs.",
+    "No change in plans, though we will keep an eye on the situation.",
+    "With Sam Altman back in charge, we are more likely to go all-in with GPT and LLMs.",
+    "What recent turmoil?",
+)
+
+
+async def build_world(env):  # type: ignore[no-untyped-def]
+    """A server with #general and #news, a moderator, members, and the seed poll with votes."""
+    guild = env.create_guild("Quorum Playground")
+    general = guild.create_text_channel("general", topic="Try /poll create, or vote below")
+    guild.create_text_channel("news")
+    mods = guild.create_role("Moderators", permissions=discord.Permissions(manage_guild=True))
+    moderator = guild.add_member(env.create_user("moderator", global_name="Morgan (moderator)"), roles=[mods])
+    members = [
+        guild.add_member(env.create_user(name, global_name=name.title()))
+        for name in ("alice", "bob", "carol", "dave")
+    ]
+    await moderator.slash(general, "poll create", question=SEED_QUESTION, options=" | ".join(SEED_ANSWERS))
+    poll = general.last_message
+    assert poll is not None
+    for member, option in zip(members[:3], (1, 0, 1), strict=True):
+        await member.click(poll, custom_id=f"quorum:vote:1:{option}")
+    return general, [moderator, *members]
+
+
+async def _until_stopped() -> None:
+    """Wait for Ctrl-C or SIGTERM, then return so everything closes in order."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+async def run_playground(*, port: int | None, database: Path | None, open_browser: bool) -> None:
+    from simcord import Env
+
+    with contextlib.ExitStack() as stack:
+        if database is None:
+            database = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="quorum-"))) / "playground.sqlite3"
+        settings = Settings(token=None, database_path=database)
+        bot = QuorumBot(settings, clock=time.time)
+        env = Env(bot, settle_timeout=10.0)
+        await env.start()
+        try:
+            general, viewers = await build_world(env)
+            async with env.preview(general, viewers=viewers, layout="channel", port=port) as preview:
+                print("Quorum playground is running. Open this page (Ctrl-C to stop):", flush=True)
+                print(preview.url, flush=True)
+                if open_browser:
+                    with contextlib.suppress(Exception):
+                        webbrowser.open(preview.url)
+                await _until_stopped()
+        finally:
+            await env.shutdown()  # SimCord detaches the bot without closing it
+            await bot.close_database()

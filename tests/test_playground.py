@@ -1,0 +1,88 @@
+"""`python run.py playground` as a newcomer runs it: a real process, a real browser page."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import SEED_ANSWERS, SEED_QUESTION
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def playground(tmp_path):
+    database = tmp_path / "playground.sqlite3"
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "run.py"), "playground", "--no-browser", "--port", str(free_port()),
+         "--database", str(database)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k != "DISCORD_TOKEN"},
+    )
+    url = None
+    deadline = time.monotonic() + 90
+    assert process.stdout is not None
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        if line.startswith("http://127.0.0.1:"):
+            url = line.strip()
+            break
+    if url is None:
+        process.kill()
+        pytest.fail(f"the playground printed no URL: {process.communicate()[1][-2000:]}")
+    yield url, database
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err[-2000:]
+    assert "Playground stopped." in out
+
+
+def test_playground_serves_the_seed_poll_without_a_token(playground):
+    url, database = playground
+    assert urllib.request.urlopen(url.split("#")[0], timeout=10).status == 200
+    with sqlite3.connect(database) as db:
+        (question,) = db.execute("SELECT question FROM polls WHERE number = 1").fetchone()
+        votes = db.execute("SELECT count(*) FROM votes").fetchone()[0]
+    assert question == SEED_QUESTION
+    assert votes == 3
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (Debian package `chromium`)")
+def test_playground_page_shows_the_seed_poll_in_a_browser(playground, tmp_path):
+    url, _ = playground
+    flags = [
+        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        f"--user-data-dir={tempfile.mkdtemp(dir=tmp_path)}", "--window-size=1200,1100",
+        "--virtual-time-budget=8000",
+    ]
+    dom = subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True, timeout=90).stdout
+    assert SEED_QUESTION in dom
+    for answer in SEED_ANSWERS:
+        assert answer in dom, answer
+    shot = tmp_path / "playground.png"
+    subprocess.run([*flags, f"--screenshot={shot}", url], capture_output=True, timeout=90)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert shot.stat().st_size > 20_000  # a rendered page, not a blank one

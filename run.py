@@ -1,16 +1,23 @@
-"""Start Quorum: `python run.py` (settings from the environment and .env)."""
+"""Quorum's command line: run the bot, try the playground, check, back up, sync.
+
+Settings come from the environment and `.env` (see .env.example).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 from pathlib import Path
 
 import discord
 
 from bot.config import Settings, SettingsError
+from bot.logs import setup_logging
+
+log = logging.getLogger("quorum")
 
 
 def point_at_api(settings: Settings) -> None:
@@ -23,7 +30,56 @@ def point_at_api(settings: Settings) -> None:
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.gateway_url)
 
 
-def playground(args: argparse.Namespace) -> int:
+def load_settings(*, require_token: bool = True) -> Settings | None:
+    try:
+        return Settings.from_env(require_token=require_token)
+    except SettingsError as error:
+        print(error, file=sys.stderr)
+        return None
+
+
+# ---------------------------------------------------------------------- run
+
+
+async def run_bot(settings: Settings) -> None:
+    from bot.client import QuorumBot
+
+    assert settings.token is not None
+    async with QuorumBot(settings) as bot:
+        loop = asyncio.get_running_loop()
+        stopping: list[asyncio.Task[None]] = []
+
+        def stop() -> None:
+            # SIGTERM (docker stop) and Ctrl-C: stop taking votes, finish those in flight.
+            if not stopping:
+                stopping.append(loop.create_task(bot.shutdown()))
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop)
+        await bot.start(settings.token)
+        if stopping:
+            await stopping[0]
+    log.info("stopped")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    if settings is None:
+        return 2
+    setup_logging(settings.log_level_number, settings.log_format)
+    point_at_api(settings)
+    try:
+        asyncio.run(run_bot(settings))
+    except discord.LoginFailure:
+        print("Discord refused the token: copy it again from the Bot page of your application.", file=sys.stderr)
+        return 1
+    return 0
+
+
+# ---------------------------------------------------------------------- playground
+
+
+def cmd_playground(args: argparse.Namespace) -> int:
     try:
         import simcord.preview  # noqa: F401  (its browser page needs the preview extra)
 
@@ -37,43 +93,136 @@ def playground(args: argparse.Namespace) -> int:
     return 0
 
 
-async def run_bot(settings: Settings) -> None:
+# ---------------------------------------------------------------------- check
+
+
+async def _login_check(settings: Settings) -> str | None:
+    """Log in over REST only (no gateway); None when Discord accepts the token."""
+    assert settings.token is not None
+    client = discord.Client(intents=discord.Intents.none())
+    try:
+        await client.login(settings.token)
+        assert client.user is not None
+        print(f"ok   Discord accepts the token: logged in as {client.user} (id {client.user.id})")
+        return None
+    except discord.LoginFailure:
+        return "Discord refused the token: copy it again from the Bot page of your application."
+    except (discord.HTTPException, OSError) as error:
+        return f"could not reach Discord to check the token: {error}"
+    finally:
+        await client.close()
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from bot.maintenance import application_id_from_token, check_database, invite_url
+
+    settings = load_settings()
+    if settings is None:
+        return 2
+    print("ok   settings are valid")
+    problems = 0
+    try:
+        report = asyncio.run(check_database(settings.database_path))
+    except Exception as error:  # any database failure is a failed check
+        print(f"FAIL database {settings.database_path}: {error}")
+        problems += 1
+    else:
+        state = "ok  " if report.ok else "FAIL"
+        problems += 0 if report.ok else 1
+        print(
+            f"{state} database {report.path}: schema version {report.schema_version}, integrity "
+            f"{', '.join(report.integrity[:3])}; {report.polls} polls ({report.open_polls} open), {report.votes} votes"
+        )
+    assert settings.token is not None
+    if not args.offline:
+        point_at_api(settings)
+        error = asyncio.run(_login_check(settings))
+        if error:
+            print(f"FAIL {error}")
+            problems += 1
+    app_id = application_id_from_token(settings.token)
+    if app_id is not None:
+        print(f"Invite link (exactly the permissions Quorum needs):\n{invite_url(app_id)}")
+    return 1 if problems else 0
+
+
+# ---------------------------------------------------------------------- backup
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from bot.maintenance import backup
+
+    settings = load_settings(require_token=False)
+    if settings is None:
+        return 2
+    try:
+        report = backup(settings.database_path, args.path)
+    except (OSError, RuntimeError) as error:
+        print(f"Backup failed: {error}", file=sys.stderr)
+        return 1
+    print(f"Backed up {settings.database_path} to {report.path}: {report.polls} polls, {report.votes} votes.")
+    return 0
+
+
+# ---------------------------------------------------------------------- sync
+
+
+async def _sync(settings: Settings, guild_id: int | None) -> int:
     from bot.client import QuorumBot
 
     assert settings.token is not None
-    async with QuorumBot(settings) as bot:
-        await bot.start(settings.token)
+    async with QuorumBot(settings, sync_on_start=False) as bot:
+        await bot.login(settings.token)  # runs setup_hook: database and commands, no gateway
+        await bot.sync_commands_if_changed(force=True, guild_id=guild_id)
+        where = f"to server {guild_id}" if guild_id else ("to the dev server" if settings.dev_guild_id else "globally")
+        print(f"Synced {len(bot.tree.get_commands())} command groups {where}.")
+    return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="run.py", description="Quorum, a Discord bot for polls")
-    parser.add_argument(
-        "command", nargs="?", default="run", choices=["run", "playground"],
-        help="run: the bot on Discord (default); playground: offline, in your browser, no token",
-    )
-    parser.add_argument("--port", type=int, default=None, help="playground: serve on this port")
-    parser.add_argument("--database", type=Path, default=None, help="playground: keep the database here")
-    parser.add_argument("--no-browser", action="store_true", help="playground: don't open a browser")
-    args = parser.parse_args(argv)
-    if args.command == "playground":
-        return playground(args)
-    try:
-        settings = Settings.from_env()
-    except SettingsError as error:
-        print(error, file=sys.stderr)
+def cmd_sync(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    if settings is None:
         return 2
-    # discord.py's start() leaves logging alone; this gives its logs and ours one format.
-    discord.utils.setup_logging(level=settings.log_level_number, root=True)
-    logging.getLogger("discord.http").setLevel(max(settings.log_level_number, logging.INFO))
+    setup_logging(settings.log_level_number, settings.log_format)
     point_at_api(settings)
     try:
-        asyncio.run(run_bot(settings))
-    except KeyboardInterrupt:
-        pass
+        return asyncio.run(_sync(settings, args.guild))
     except discord.LoginFailure:
         print("Discord refused the token: copy it again from the Bot page of your application.", file=sys.stderr)
         return 1
-    return 0
+
+
+# ---------------------------------------------------------------------- main
+
+
+def parser() -> argparse.ArgumentParser:
+    main = argparse.ArgumentParser(prog="run.py", description="Quorum: button polls for Discord communities")
+    commands = main.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser("run", help="run the bot on Discord (the default)").set_defaults(func=cmd_run)
+
+    play = commands.add_parser("playground", help="try Quorum offline in your browser; no token needed")
+    play.add_argument("--port", type=int, default=None, help="serve the page on this port")
+    play.add_argument("--database", type=Path, default=None, help="keep the database here (default: throwaway)")
+    play.add_argument("--no-browser", action="store_true", help="don't open a browser")
+    play.set_defaults(func=cmd_playground)
+
+    check = commands.add_parser("check", help="check settings, database and token; print the invite link")
+    check.add_argument("--offline", action="store_true", help="don't contact Discord (healthchecks)")
+    check.set_defaults(func=cmd_check)
+
+    back = commands.add_parser("backup", help="copy the database consistently, even while the bot runs")
+    back.add_argument("path", type=Path, help="where to write the copy")
+    back.set_defaults(func=cmd_backup)
+
+    sync = commands.add_parser("sync", help="register the slash commands with Discord now")
+    sync.add_argument("--guild", type=int, default=None, help="sync to this server only")
+    sync.set_defaults(func=cmd_sync)
+    return main
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return int(args.func(args)) if args.command else cmd_run(args)
 
 
 if __name__ == "__main__":

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import logging
 import time
+from collections.abc import Iterator
 
 import discord
 from discord.ext import commands
@@ -40,7 +43,7 @@ def intents() -> discord.Intents:
 
 
 class QuorumBot(commands.Bot):
-    def __init__(self, settings: Settings, *, clock: Clock = time.time) -> None:
+    def __init__(self, settings: Settings, *, clock: Clock = time.time, sync_on_start: bool = True) -> None:
         super().__init__(
             command_prefix=commands.when_mentioned,
             help_command=None,
@@ -53,6 +56,11 @@ class QuorumBot(commands.Bot):
         self._db: Database | None = None
         self._polls: PollService | None = None
         self.synced_commands = False
+        self.sync_on_start = sync_on_start
+        self.accepting = True  # False once shutting down: clicks get "try again shortly"
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     @property
     def db(self) -> Database:
@@ -73,13 +81,36 @@ class QuorumBot(commands.Bot):
             except Exception:
                 log.exception("failed to load extension %s", extension)
                 raise
-        await self.sync_commands_if_changed()
+        if self.sync_on_start:
+            await self.sync_commands_if_changed()
 
     async def close(self) -> None:
         try:
             await super().close()  # unloads cogs first: they stop their tasks
         finally:
             await self.close_database()
+
+    @contextlib.contextmanager
+    def in_flight(self) -> Iterator[None]:
+        """Mark work (a vote) that a graceful shutdown must let finish."""
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.set()
+
+    async def shutdown(self, grace: float = 20.0) -> None:
+        """Stop taking votes, let the ones in flight commit and be answered, then close."""
+        log.info("shutting down: %d interactions in flight", self._in_flight)
+        self.accepting = False
+        try:
+            await asyncio.wait_for(self._idle.wait(), grace)
+        except TimeoutError:
+            log.warning("%d interactions still in flight after %ss; closing anyway", self._in_flight, grace)
+        await self.close()
 
     async def close_database(self) -> None:
         """Finish queued writes and close the connections (their threads keep a process alive)."""
@@ -89,27 +120,27 @@ class QuorumBot(commands.Bot):
 
     # ------------------------------------------------------------ command sync
 
-    def _sync_scope(self) -> tuple[discord.Object | None, str]:
-        guild_id = self.settings.dev_guild_id
+    def _sync_scope(self, guild_id: int | None = None) -> tuple[discord.Object | None, str]:
+        guild_id = guild_id or self.settings.dev_guild_id
         if guild_id is None:
             return None, "command_hash:global"
         return discord.Object(guild_id), f"command_hash:guild:{guild_id}"
 
-    def command_hash(self) -> str:
-        guild, _ = self._sync_scope()
+    def command_hash(self, guild_id: int | None = None) -> str:
+        guild, _ = self._sync_scope(guild_id)
         if guild is not None:
             self.tree.copy_global_to(guild=guild)
         payload = [c.to_dict(self.tree) for c in self.tree.get_commands(guild=guild)]
         text = json.dumps(sorted(payload, key=lambda c: c["name"]), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()
 
-    async def sync_commands_if_changed(self, *, force: bool = False) -> bool:
+    async def sync_commands_if_changed(self, *, force: bool = False, guild_id: int | None = None) -> bool:
         """Sync only when the command tree differs from the last sync recorded in the database.
 
         Discord rate-limits syncs; syncing on every start is how bots get locked out of it.
         """
-        guild, key = self._sync_scope()
-        digest = self.command_hash()
+        guild, key = self._sync_scope(guild_id)
+        digest = self.command_hash(guild_id)
         if not force and await self.db.get_meta(key) == digest:
             log.info("commands unchanged since the last sync; not syncing")
             return False

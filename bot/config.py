@@ -36,6 +36,7 @@ class Settings:
     token: str | None
     database_path: Path
     log_level: str = "INFO"
+    log_format: str = "text"
     dev_guild_id: int | None = None
     api_base: str | None = None
     gateway_url: str | None = None
@@ -78,6 +79,10 @@ class Settings:
         if log_level not in _LOG_LEVELS:
             problems.append(f"LOG_LEVEL={log_level} is not one of {', '.join(_LOG_LEVELS)}.")
 
+        log_format = (get("LOG_FORMAT") or "text").lower()
+        if log_format not in ("text", "json"):
+            problems.append(f"LOG_FORMAT={log_format} is not text or json.")
+
         dev_guild_id: int | None = None
         raw_guild = get("DEV_GUILD_ID")
         if raw_guild is not None:
@@ -99,6 +104,7 @@ class Settings:
             token=token,
             database_path=database_path,
             log_level=log_level,
+            log_format=log_format,
             dev_guild_id=dev_guild_id,
             api_base=api_base.rstrip("/") if api_base else None,
             gateway_url=gateway_url,

@@ -152,6 +152,13 @@ class Polls(commands.Cog):
     # ================================================================ voting
 
     async def handle_vote(self, interaction: discord.Interaction, poll_id: int, option: int) -> None:
+        if not self.bot.accepting:
+            await send_ephemeral(interaction, "Quorum is restarting; your vote was not counted. Try again in a minute.")
+            return
+        with self.bot.in_flight():
+            await self._handle_vote(interaction, poll_id, option)
+
+    async def _handle_vote(self, interaction: discord.Interaction, poll_id: int, option: int) -> None:
         try:
             member = interaction.user
             role_ids = [r.id for r in member.roles] if isinstance(member, discord.Member) else []

@@ -81,9 +81,7 @@ class MessageRefresher:
                 return
             old = self.cog.bot.clock() - poll.created_at > 3600
             interval = REFRESH_INTERVAL_OLD if old else REFRESH_INTERVAL
-            not_before = max(
-                self._last_edit.get(poll_id, 0.0) + interval, self._blocked_until.get(poll_id, 0.0)
-            )
+            not_before = max(self._last_edit.get(poll_id, 0.0) + interval, self._blocked_until.get(poll_id, 0.0))
             if not_before > clock():
                 await asyncio.sleep(not_before - clock())
             # From here on a new vote schedules another edit, so none is missed.
@@ -96,13 +94,18 @@ class MessageRefresher:
         except discord.HTTPException as error:
             if error.code == 30046:  # too many edits to a message older than an hour
                 self._blocked_until[poll_id] = clock() + EDIT_CAP_BACKOFF
-                log.info("poll %s: Discord caps edits of its message; next update in %ss", poll_id, EDIT_CAP_BACKOFF)
+                log.info(
+                    "poll %s: Discord caps edits of its message; next update in %ss",
+                    poll_id,
+                    EDIT_CAP_BACKOFF,
+                    extra={"poll_id": poll_id},
+                )
             elif error.status == 404:
-                log.info("poll %s: its message is gone; not updating it", poll_id)
+                log.info("poll %s: its message is gone; not updating it", poll_id, extra={"poll_id": poll_id})
             else:
-                log.warning("poll %s: could not update its message: %s", poll_id, error)
+                log.warning("poll %s: could not update its message: %s", poll_id, error, extra={"poll_id": poll_id})
         except Exception:
-            log.exception("poll %s: updating its message failed", poll_id)
+            log.exception("poll %s: updating its message failed", poll_id, extra={"poll_id": poll_id})
         finally:
             if self._pending.get(poll_id) is asyncio.current_task():
                 del self._pending[poll_id]
@@ -116,9 +119,7 @@ class MessageRefresher:
 
 
 class Polls(commands.Cog):
-    poll = app_commands.Group(
-        name="poll", description="Button polls whose votes are kept safe", guild_only=True
-    )
+    poll = app_commands.Group(name="poll", description="Button polls whose votes are kept safe", guild_only=True)
 
     def __init__(self, bot: QuorumBot) -> None:
         self.bot = bot
@@ -162,9 +163,7 @@ class Polls(commands.Cog):
         try:
             member = interaction.user
             role_ids = [r.id for r in member.roles] if isinstance(member, discord.Member) else []
-            work = asyncio.ensure_future(
-                self.service.vote(poll_id, option, user_id=member.id, role_ids=role_ids)
-            )
+            work = asyncio.ensure_future(self.service.vote(poll_id, option, user_id=member.id, role_ids=role_ids))
             try:
                 poll, outcome = await asyncio.wait_for(asyncio.shield(work), ACK_BUDGET)
             except TimeoutError:
@@ -206,7 +205,7 @@ class Polls(commands.Cog):
         now = self.bot.clock()
         for poll_id in await self.service.repo.due(now):
             if await self.service.repo.close(poll_id, now=now, closed_by=None):
-                log.info("poll %s closed by its deadline", poll_id)
+                log.info("poll %s closed by its deadline", poll_id, extra={"poll_id": poll_id})
         for poll in await self.service.repo.unannounced():
             await self.finish(poll.id)
 
@@ -221,13 +220,15 @@ class Polls(commands.Cog):
             if error.status in (400, 403, 404):
                 # The channel is gone or closed to us, or Discord refuses the message itself:
                 # retrying the same request can't help, so don't try forever.
-                log.error("poll %s: cannot announce the result (%s); giving up", poll_id, error)
+                log.error(
+                    "poll %s: cannot announce the result (%s); giving up", poll_id, error, extra={"poll_id": poll_id}
+                )
                 await self.service.repo.mark_announced(poll_id, message_id=None, now=self.bot.clock())
             else:
-                log.warning("poll %s: announcing failed (%s); will retry", poll_id, error)
+                log.warning("poll %s: announcing failed (%s); will retry", poll_id, error, extra={"poll_id": poll_id})
             return None
         except Exception:
-            log.exception("poll %s: announcing failed; will retry", poll_id)
+            log.exception("poll %s: announcing failed; will retry", poll_id, extra={"poll_id": poll_id})
             return None
         finally:
             self._finishing.discard(poll_id)
@@ -240,7 +241,9 @@ class Polls(commands.Cog):
         try:
             await self.edit_poll_message(poll, final=True)
         except discord.HTTPException as error:
-            log.info("poll %s: could not show the final state on its message: %s", poll_id, error)
+            log.info(
+                "poll %s: could not show the final state on its message: %s", poll_id, error, extra={"poll_id": poll_id}
+            )
         channel = self.bot.get_partial_messageable(poll.channel_id, guild_id=poll.guild_id)
         message = None
         if poll.announce_started_at is not None:
@@ -250,7 +253,7 @@ class Polls(commands.Cog):
             await repo.mark_announce_started(poll.id, now=self.bot.clock())
             message = await self._send_announcement(channel, poll)
         await repo.mark_announced(poll.id, message_id=message.id, now=self.bot.clock())
-        log.info("poll %s: result announced in message %s", poll_id, message.id)
+        log.info("poll %s: result announced in message %s", poll_id, message.id, extra={"poll_id": poll_id})
         return message
 
     async def _send_announcement(self, channel: discord.PartialMessageable, poll: Poll) -> discord.Message:
@@ -281,7 +284,9 @@ class Polls(commands.Cog):
                 ):
                     return message
         except discord.HTTPException as error:
-            log.info("poll %s: could not search for an earlier announcement: %s", poll.id, error)
+            log.info(
+                "poll %s: could not search for an earlier announcement: %s", poll.id, error, extra={"poll_id": poll.id}
+            )
         return None
 
     # ================================================================ commands
@@ -356,7 +361,14 @@ class Polls(commands.Cog):
             ) from error
         await self.service.repo.attach_message(poll.id, message.id)
         self.scheduler.poke()
-        log.info("poll %s (#%s) created in guild %s channel %s", poll.id, poll.number, poll.guild_id, target.id)
+        log.info(
+            "poll %s (#%s) created in guild %s channel %s",
+            poll.id,
+            poll.number,
+            poll.guild_id,
+            target.id,
+            extra={"poll_id": poll.id, "guild_id": poll.guild_id},
+        )
         await interaction.followup.send(
             f"Poll #{poll.number} is up: {message.jump_url}", ephemeral=True, allowed_mentions=NO_MENTIONS
         )
@@ -367,9 +379,7 @@ class Polls(commands.Cog):
         if isinstance(member, discord.Member):
             mine = target.permissions_for(member)
             if not (mine.view_channel and mine.send_messages):
-                raise UserFacingError(
-                    f"You can't send messages in {target.mention}, so you can't post a poll there."
-                )
+                raise UserFacingError(f"You can't send messages in {target.mention}, so you can't post a poll there.")
         theirs = target.permissions_for(interaction.guild.me)
         missing = [p for p in BOT_CHANNEL_PERMISSIONS if not getattr(theirs, p)]
         if missing:
@@ -390,7 +400,7 @@ class Polls(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         if not await self.service.close(found, user_id=interaction.user.id, manage_guild=_manage_guild(interaction)):
             raise UserFacingError(f"Poll #{found.number} is already closed.")
-        log.info("poll %s closed by user %s", found.id, interaction.user.id)
+        log.info("poll %s closed by user %s", found.id, interaction.user.id, extra={"poll_id": found.id})
         message = await self.finish(found.id)
         where = f" The result is posted: {message.jump_url}" if message else ""
         await interaction.followup.send(
@@ -468,4 +478,3 @@ class Polls(commands.Cog):
 
 async def setup(bot: QuorumBot) -> None:
     await bot.add_cog(Polls(bot))
-

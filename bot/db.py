@@ -1,11 +1,16 @@
-"""SQLite access: migrations, a read connection, and a group-committing write path.
+"""SQLite access: migrations, an aiosqlite read connection, and a group-committing writer.
 
 Two connections instead of one: reads go to their own connection, so they never see another
-coroutine's uncommitted writes and never queue behind a commit's fsync. All writes go through
-one task that runs every queued write in a single transaction (each in its own savepoint) and
-resolves the callers only after COMMIT returns: a caller told "done" has a durable write, and
-fifty concurrent votes cost one fsync instead of fifty. The task exists only while there is
-work queued, so an idle bot has no task waiting on the database.
+coroutine's uncommitted writes and never queue behind a commit's fsync.
+
+All writes go through one task that hands every queued write to a dedicated writer thread as
+one batch: one transaction, each write in its own savepoint, callers resolved only after
+COMMIT returns. A caller told "done" has a durable write, fifty concurrent votes cost one
+fsync instead of fifty, and a batch costs one hop between the event loop and the thread
+instead of one per statement (profiling showed per-statement hops, not SQLite, limiting vote
+throughput: docs/performance.md). Write functions are therefore plain synchronous functions of
+a `sqlite3.Connection`. The task exists only while work is queued, so an idle bot has no task
+waiting on the database.
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ import asyncio
 import logging
 import re
 import sqlite3
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -25,7 +31,7 @@ import aiosqlite
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-WriteFn = Callable[[aiosqlite.Connection], Awaitable[T]]
+WriteFn = Callable[[sqlite3.Connection], T]
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 # Most writes a single transaction takes: bounds latency of the last one in the batch.
@@ -80,12 +86,33 @@ async def _connect(path: Path) -> aiosqlite.Connection:
     return conn
 
 
+def _open_writer(path: Path) -> sqlite3.Connection:
+    """Runs in the writer thread, which owns this connection for its whole life."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    try:
+        conn.execute("PRAGMA busy_timeout = 5000")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA journal_mode = WAL").fetchall()
+        # FULL: a committed vote survives power loss too, not only a killed process.
+        # Group commit keeps the cost of that fsync shared between concurrent writes.
+        conn.execute("PRAGMA synchronous = FULL")
+        migrate_sync(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
 class Database:
     """The process's SQLite database. Create with `await Database.open(path)`."""
 
-    def __init__(self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
+    def __init__(
+        self, path: Path, writer: sqlite3.Connection, executor: ThreadPoolExecutor, reader: aiosqlite.Connection
+    ) -> None:
         self.path = path
         self._writer = writer
+        self._executor = executor
         self._reader = reader
         self._queue: list[_Job] = []
         self._task: asyncio.Task[None] | None = None
@@ -96,28 +123,33 @@ class Database:
     async def open(cls, path: str | Path) -> Database:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        writer = await _connect(path)
+        loop = asyncio.get_running_loop()
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="quorum-db-writer")
         try:
-            await _pragma(writer, "PRAGMA journal_mode = WAL")
-            # FULL: a committed vote survives power loss too, not only a killed process.
-            # Group commit keeps the cost of that fsync shared between concurrent writes.
-            await _pragma(writer, "PRAGMA synchronous = FULL")
-            await migrate(writer)
+            writer = await loop.run_in_executor(executor, _open_writer, path)
+        except BaseException:
+            executor.shutdown(wait=False)
+            raise
+        try:
             reader = await _connect(path)
             await _pragma(reader, "PRAGMA query_only = ON")
         except BaseException:
-            await writer.close()
+            await loop.run_in_executor(executor, writer.close)
+            executor.shutdown(wait=False)
             raise
-        return cls(path, writer, reader)
+        return cls(path, writer, executor, reader)
 
     async def close(self) -> None:
-        """Finish every queued write, then close both connections."""
+        """Finish every queued write, then close both connections. Safe to call twice."""
+        if self._closing:
+            return
         self._closing = True
         if self._task is not None:
             await self._task
         self._task = None
         await self._reader.close()
-        await self._writer.close()
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._writer.close)
+        self._executor.shutdown(wait=True)
 
     async def __aenter__(self) -> Database:
         return self
@@ -159,50 +191,54 @@ class Database:
 
     async def _write_loop(self) -> None:
         # Writes queued while a batch commits form the next batch: that is the group commit.
+        loop = asyncio.get_running_loop()
         while self._queue:
             batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
             try:
-                await self._run_batch(batch)
+                outcomes = await loop.run_in_executor(self._executor, self._run_batch, [j.fn for j in batch])
             except Exception as error:  # the commit itself failed: nobody's write is durable
                 log.exception("database write batch of %d failed", len(batch))
-                await self._rollback_quietly()
                 for job in batch:
                     if not job.future.done():
                         job.future.set_exception(error)
+                continue
+            self.stats.transactions += 1
+            self.stats.writes += len(batch)
+            self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
+            for job, (ok, value) in zip(batch, outcomes, strict=True):
+                if job.future.done():  # the caller was cancelled; the write still happened
+                    continue
+                if ok:
+                    job.future.set_result(value)
+                else:
+                    job.future.set_exception(value)
 
-    async def _run_batch(self, batch: list[_Job]) -> None:
+    def _run_batch(self, fns: list[WriteFn[Any]]) -> list[tuple[bool, Any]]:
+        """In the writer thread: one transaction, one savepoint per write, then COMMIT."""
         conn = self._writer
         outcomes: list[tuple[bool, Any]] = []
-        await conn.execute("BEGIN IMMEDIATE")
-        for job in batch:
-            await conn.execute("SAVEPOINT job")
-            try:
-                result = await job.fn(conn)
-            except Exception as error:
-                await conn.execute("ROLLBACK TO job")
-                await conn.execute("RELEASE job")
-                outcomes.append((False, error))
-            else:
-                await conn.execute("RELEASE job")
-                outcomes.append((True, result))
-        await conn.execute("COMMIT")
-        self.stats.transactions += 1
-        self.stats.writes += len(batch)
-        self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
-        for job, (ok, value) in zip(batch, outcomes, strict=True):
-            if job.future.done():  # the caller was cancelled; the write still happened
-                continue
-            if ok:
-                job.future.set_result(value)
-            else:
-                job.future.set_exception(value)
-
-    async def _rollback_quietly(self) -> None:
         try:
-            if self._writer.in_transaction:
-                await self._writer.execute("ROLLBACK")
-        except sqlite3.Error:
-            log.exception("rollback after a failed batch failed")
+            conn.execute("BEGIN IMMEDIATE")
+            for fn in fns:
+                conn.execute("SAVEPOINT job")
+                try:
+                    result = fn(conn)
+                except Exception as error:
+                    conn.execute("ROLLBACK TO job")
+                    conn.execute("RELEASE job")
+                    outcomes.append((False, error))
+                else:
+                    conn.execute("RELEASE job")
+                    outcomes.append((True, result))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    log.exception("rollback after a failed batch failed")
+            raise
+        return outcomes
 
     # ---------------------------------------------------------------- maintenance
 
@@ -217,8 +253,8 @@ class Database:
         return await self.fetchval("SELECT value FROM meta WHERE key = ?", (key,))
 
     async def set_meta(self, key: str, value: str) -> None:
-        async def put(conn: aiosqlite.Connection) -> None:
-            await conn.execute(
+        def put(conn: sqlite3.Connection) -> None:
+            conn.execute(
                 "INSERT INTO meta (key, value) VALUES (?, ?) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (key, value),
@@ -227,11 +263,9 @@ class Database:
         await self.write(put)
 
 
-async def migrate(conn: aiosqlite.Connection) -> int:
+def migrate_sync(conn: sqlite3.Connection) -> int:
     """Apply every pending migration in one transaction; return the resulting version."""
-    async with conn.execute("PRAGMA user_version") as cursor:
-        row = await cursor.fetchone()
-    current = int(row[0]) if row else 0
+    current = int(conn.execute("PRAGMA user_version").fetchone()[0])
     migrations = load_migrations()
     if current > len(migrations):
         raise RuntimeError(
@@ -246,10 +280,11 @@ async def migrate(conn: aiosqlite.Connection) -> int:
     # executescript would COMMIT between statements of its own accord; wrapping the script in
     # BEGIN/COMMIT makes all pending migrations and the version bump one atomic step.
     try:
-        await conn.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {target};\nCOMMIT;")
+        conn.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {target};\nCOMMIT;")
     except BaseException:
         if conn.in_transaction:
-            await conn.execute("ROLLBACK")
+            conn.execute("ROLLBACK")
         raise
     log.info("database migrated from schema version %d to %d", current, target)
     return target
+

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-
-import aiosqlite
+from collections.abc import Callable
 
 from ..db import Database
 from .models import (
@@ -72,8 +71,8 @@ class PollRepository:
         """Store a poll that has no message yet (see `attach_message`)."""
         closes_at = now + draft.duration if draft.duration is not None else None
 
-        async def insert(conn: aiosqlite.Connection) -> int:
-            cursor = await conn.execute(
+        def insert(conn: sqlite3.Connection) -> int:
+            cursor = conn.execute(
                 """
                 INSERT INTO polls (guild_id, number, channel_id, creator_id, question, multiple,
                                    anonymous, hide_results, role_id, max_choices, created_at, closes_at)
@@ -88,7 +87,7 @@ class PollRepository:
             )
             poll_id = cursor.lastrowid
             assert poll_id is not None
-            await conn.executemany(
+            conn.executemany(
                 "INSERT INTO poll_options (poll_id, position, label) VALUES (?, ?, ?)",
                 [(poll_id, i, label) for i, label in enumerate(draft.options)],
             )
@@ -100,16 +99,16 @@ class PollRepository:
         return poll
 
     async def attach_message(self, poll_id: int, message_id: int) -> None:
-        async def update(conn: aiosqlite.Connection) -> None:
-            await conn.execute("UPDATE polls SET message_id = ? WHERE id = ?", (message_id, poll_id))
+        def update(conn: sqlite3.Connection) -> None:
+            conn.execute("UPDATE polls SET message_id = ? WHERE id = ?", (message_id, poll_id))
 
         await self.db.write(update)
 
     async def discard_unposted(self, poll_id: int) -> None:
         """Remove a poll whose message could not be posted."""
 
-        async def delete(conn: aiosqlite.Connection) -> None:
-            await conn.execute("DELETE FROM polls WHERE id = ? AND message_id IS NULL", (poll_id,))
+        def delete(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM polls WHERE id = ? AND message_id IS NULL", (poll_id,))
 
         await self.db.write(delete)
 
@@ -158,62 +157,36 @@ class PollRepository:
     # ------------------------------------------------------------ voting
 
     async def cast_vote(self, poll: Poll, user_id: int, option: int, *, now: float) -> VoteOutcome:
+        """Toggle a vote with only the schema's rules (see `vote_checked` for the caller's)."""
+        _, outcome = await self.vote_checked(poll.id, user_id, option, now=now, check=_no_check)
+        return outcome
+
+    async def vote_checked(
+        self, poll_id: int, user_id: int, option: int, *, now: float, check: Callable[[Poll], None]
+    ) -> tuple[Poll, VoteOutcome]:
         """Toggle `option` for `user_id` (single choice: move or remove the member's vote).
 
-        Runs inside the write transaction, so the read-then-write is not raced by another
-        click; the schema's keys and triggers hold the rules even if it were.
+        The poll is read, `check` (the caller's rules: open, deadline, role) is applied and the
+        vote is written in one transaction, so nothing changes between the check and the
+        write. The schema's keys and triggers hold the vote rules even so.
         """
-        if not 0 <= option < len(poll.options):
-            raise PollNotFound()
 
-        async def toggle(conn: aiosqlite.Connection) -> VoteOutcome:
+        def toggle(conn: sqlite3.Connection) -> tuple[Poll, VoteOutcome]:
+            row = conn.execute(f"SELECT {_POLL_COLUMNS} FROM polls p WHERE p.id = ?", (poll_id,)).fetchone()
+            if row is None:
+                raise PollNotFound()
+            poll = _poll(row)
+            check(poll)
+            if not 0 <= option < len(poll.options):
+                raise PollNotFound()
             try:
                 if poll.multiple:
-                    return await self._toggle_multiple(conn, poll, user_id, option, now)
-                return await self._toggle_single(conn, poll, user_id, option, now)
+                    return poll, _toggle_multiple(conn, poll, user_id, option, now)
+                return poll, _toggle_single(conn, poll, user_id, option, now)
             except sqlite3.IntegrityError as error:
                 raise _refusal(str(error), poll) from error
 
         return await self.db.write(toggle)
-
-    @staticmethod
-    async def _toggle_single(
-        conn: aiosqlite.Connection, poll: Poll, user_id: int, option: int, now: float
-    ) -> VoteOutcome:
-        async with conn.execute(
-            "SELECT option FROM votes WHERE poll_id = ? AND user_id = ? AND slot = 0", (poll.id, user_id)
-        ) as cursor:
-            row = await cursor.fetchone()
-        if row is not None and row[0] == option:
-            await conn.execute("DELETE FROM votes WHERE poll_id = ? AND user_id = ? AND slot = 0", (poll.id, user_id))
-            return VoteOutcome(VoteChange.REMOVED, option, ())
-        await conn.execute(
-            "INSERT INTO votes (poll_id, user_id, slot, option, voted_at) VALUES (?, ?, 0, ?, ?) "
-            "ON CONFLICT (poll_id, user_id, slot) DO UPDATE SET option = excluded.option, "
-            "voted_at = excluded.voted_at",
-            (poll.id, user_id, option, now),
-        )
-        return VoteOutcome(VoteChange.ADDED if row is None else VoteChange.MOVED, option, (option,))
-
-    @staticmethod
-    async def _toggle_multiple(
-        conn: aiosqlite.Connection, poll: Poll, user_id: int, option: int, now: float
-    ) -> VoteOutcome:
-        cursor = await conn.execute(
-            "DELETE FROM votes WHERE poll_id = ? AND user_id = ? AND slot = ?", (poll.id, user_id, option)
-        )
-        change = VoteChange.REMOVED
-        if cursor.rowcount == 0:
-            await conn.execute(
-                "INSERT INTO votes (poll_id, user_id, slot, option, voted_at) VALUES (?, ?, ?, ?, ?)",
-                (poll.id, user_id, option, option, now),
-            )
-            change = VoteChange.ADDED
-        async with conn.execute(
-            "SELECT option FROM votes WHERE poll_id = ? AND user_id = ? ORDER BY option", (poll.id, user_id)
-        ) as rows:
-            choices = tuple(r[0] for r in await rows.fetchall())
-        return VoteOutcome(change, option, choices)
 
     async def choices_of(self, poll_id: int, user_id: int) -> tuple[int, ...]:
         rows = await self.db.fetchall(
@@ -257,8 +230,8 @@ class PollRepository:
     async def close(self, poll_id: int, *, now: float, closed_by: int | None) -> bool:
         """Close an open poll. Only the first closer gets True, so only one announces."""
 
-        async def update(conn: aiosqlite.Connection) -> bool:
-            cursor = await conn.execute(
+        def update(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
                 "UPDATE polls SET closed_at = ?, closed_by = ? WHERE id = ? AND closed_at IS NULL",
                 (now, closed_by, poll_id),
             )
@@ -289,8 +262,8 @@ class PollRepository:
         return [_poll(r) for r in rows]
 
     async def mark_announce_started(self, poll_id: int, *, now: float) -> None:
-        async def update(conn: aiosqlite.Connection) -> None:
-            await conn.execute(
+        def update(conn: sqlite3.Connection) -> None:
+            conn.execute(
                 "UPDATE polls SET announce_started_at = coalesce(announce_started_at, ?) WHERE id = ?",
                 (now, poll_id),
             )
@@ -300,8 +273,8 @@ class PollRepository:
     async def mark_announced(self, poll_id: int, *, message_id: int | None, now: float) -> None:
         """Record the announcement (message_id None: it could not be sent and never will be)."""
 
-        async def update(conn: aiosqlite.Connection) -> None:
-            await conn.execute(
+        def update(conn: sqlite3.Connection) -> None:
+            conn.execute(
                 "UPDATE polls SET announcement_id = ?, announced_at = ? WHERE id = ?",
                 (message_id, now, poll_id),
             )
@@ -310,6 +283,43 @@ class PollRepository:
 
     async def count_open(self) -> int:
         return int(await self.db.fetchval("SELECT count(*) FROM polls WHERE closed_at IS NULL"))
+
+
+def _no_check(poll: Poll) -> None:
+    pass
+
+
+def _toggle_single(conn: sqlite3.Connection, poll: Poll, user_id: int, option: int, now: float) -> VoteOutcome:
+    row = conn.execute(
+        "SELECT option FROM votes WHERE poll_id = ? AND user_id = ? AND slot = 0", (poll.id, user_id)
+    ).fetchone()
+    if row is not None and row[0] == option:
+        conn.execute("DELETE FROM votes WHERE poll_id = ? AND user_id = ? AND slot = 0", (poll.id, user_id))
+        return VoteOutcome(VoteChange.REMOVED, option, ())
+    conn.execute(
+        "INSERT INTO votes (poll_id, user_id, slot, option, voted_at) VALUES (?, ?, 0, ?, ?) "
+        "ON CONFLICT (poll_id, user_id, slot) DO UPDATE SET option = excluded.option, "
+        "voted_at = excluded.voted_at",
+        (poll.id, user_id, option, now),
+    )
+    return VoteOutcome(VoteChange.ADDED if row is None else VoteChange.MOVED, option, (option,))
+
+
+def _toggle_multiple(conn: sqlite3.Connection, poll: Poll, user_id: int, option: int, now: float) -> VoteOutcome:
+    cursor = conn.execute(
+        "DELETE FROM votes WHERE poll_id = ? AND user_id = ? AND slot = ?", (poll.id, user_id, option)
+    )
+    change = VoteChange.REMOVED
+    if cursor.rowcount == 0:
+        conn.execute(
+            "INSERT INTO votes (poll_id, user_id, slot, option, voted_at) VALUES (?, ?, ?, ?, ?)",
+            (poll.id, user_id, option, option, now),
+        )
+        change = VoteChange.ADDED
+    rows = conn.execute(
+        "SELECT option FROM votes WHERE poll_id = ? AND user_id = ? ORDER BY option", (poll.id, user_id)
+    ).fetchall()
+    return VoteOutcome(change, option, tuple(r[0] for r in rows))
 
 
 def _refusal(message: str, poll: Poll) -> Exception:

@@ -32,16 +32,18 @@ class PollService:
     async def vote(
         self, poll_id: int, option: int, *, user_id: int, role_ids: Collection[int]
     ) -> tuple[Poll, VoteOutcome]:
-        poll = await self.repo.get(poll_id)
-        if poll is None or poll.message_id is None:
-            raise PollNotFound()
-        if not poll.is_open or (poll.closes_at is not None and poll.closes_at <= self.clock()):
-            # Past its deadline counts as closed even if the scheduler has not got to it yet.
-            raise PollClosed()
-        if poll.role_id is not None and poll.role_id not in role_ids:
-            raise VoteRefused(f"Only members with the <@&{poll.role_id}> role can vote in this poll.")
-        outcome = await self.repo.cast_vote(poll, user_id, option, now=self.clock())
-        return poll, outcome
+        now = self.clock()
+
+        def rules(poll: Poll) -> None:
+            if poll.message_id is None:
+                raise PollNotFound()
+            if not poll.is_open or (poll.closes_at is not None and poll.closes_at <= now):
+                # Past its deadline counts as closed even if the scheduler has not got to it yet.
+                raise PollClosed()
+            if poll.role_id is not None and poll.role_id not in role_ids:
+                raise VoteRefused(f"Only members with the <@&{poll.role_id}> role can vote in this poll.")
+
+        return await self.repo.vote_checked(poll_id, user_id, option, now=now, check=rules)
 
     async def close(self, poll: Poll, *, user_id: int | None, manage_guild: bool = False) -> bool:
         """Close now. `user_id` None means the deadline closed it. False if already closed."""

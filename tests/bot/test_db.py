@@ -7,11 +7,10 @@ import contextlib
 import sqlite3
 from pathlib import Path
 
-import aiosqlite
 import pytest
 
 import bot.migrations
-from bot.db import MAX_BATCH, Database, load_migrations, migrate
+from bot.db import MAX_BATCH, Database, load_migrations, migrate_sync
 
 MIGRATION_FILES = sorted(Path(bot.migrations.__file__).parent.glob("[0-9][0-9][0-9][0-9]_*.sql"))
 
@@ -35,8 +34,8 @@ class Boom(Exception):
 
 
 def _insert(key: str, value: str = "v", *, fail: bool = False):
-    async def fn(conn):
-        await conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (key, value))
+    def fn(conn):
+        conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (key, value))
         if fail:
             raise Boom(key)
         return key
@@ -81,13 +80,13 @@ async def test_reopening_keeps_version_and_data(path, db):
 
 async def test_migrate_on_an_up_to_date_database_changes_nothing(path, db):
     await db.close()
-    conn = await aiosqlite.connect(path, isolation_level=None)
+    conn = sqlite3.connect(path, isolation_level=None)
     try:
-        before = (await (await conn.execute("SELECT count(*) FROM sqlite_master")).fetchone())[0]
-        assert await migrate(conn) == len(MIGRATION_FILES)
-        after = (await (await conn.execute("SELECT count(*) FROM sqlite_master")).fetchone())[0]
+        before = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        assert migrate_sync(conn) == len(MIGRATION_FILES)
+        after = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
     finally:
-        await conn.close()
+        conn.close()
     assert before == after
 
 
@@ -128,9 +127,8 @@ async def test_foreign_keys_are_on_for_reads(db):
 
 
 async def test_foreign_keys_are_on_for_writes(db):
-    async def read_pragma(conn):
-        async with conn.execute("PRAGMA foreign_keys") as cursor:
-            return (await cursor.fetchone())[0]
+    def read_pragma(conn):
+        return conn.execute("PRAGMA foreign_keys").fetchone()[0]
 
     assert await db.write(read_pragma) == 1
 
@@ -176,9 +174,9 @@ async def test_failing_write_in_a_batch_rolls_back_only_itself(db):
 async def test_constraint_error_in_a_batch_rolls_back_only_its_write(db):
     await db.set_meta("taken", "1")
 
-    async def half_then_conflict(conn):
-        await conn.execute("INSERT INTO meta (key, value) VALUES ('half', '1')")
-        await conn.execute("INSERT INTO meta (key, value) VALUES ('taken', '2')")
+    def half_then_conflict(conn):
+        conn.execute("INSERT INTO meta (key, value) VALUES ('half', '1')")
+        conn.execute("INSERT INTO meta (key, value) VALUES ('taken', '2')")
 
     results = await asyncio.gather(
         db.write(_insert("a")), db.write(half_then_conflict), db.write(_insert("c")), return_exceptions=True

@@ -492,8 +492,8 @@ async def test_crash_after_sending_but_before_recording_does_not_announce_twice(
     poll = await world.db.get_by_number(world.guild.id, 1)
 
     # What a crash between sending and recording leaves: started, sent, but not recorded.
-    async def forget(conn):
-        await conn.execute("UPDATE polls SET announced_at = NULL, announcement_id = NULL WHERE id = ?", (poll.id,))
+    def forget(conn):
+        conn.execute("UPDATE polls SET announced_at = NULL, announcement_id = NULL WHERE id = ?", (poll.id,))
 
     await world.env.bot.db.write(forget)
     await world.env.restart_bot(make_bot())

@@ -46,6 +46,53 @@ def _nonce(poll: Poll) -> str:
     return f"quorum-result-{poll.id}"[:25]
 
 
+class AckWatchdog:
+    """Defers any click not answered within ACK_BUDGET, so Discord's 3 s limit is never missed.
+
+    One timer task watches every click in flight (a per-click `wait_for` timer measurably
+    slowed voting under load). The click's lock keeps the watchdog's defer and the handler's
+    reply from racing: whichever answers second sees the interaction answered.
+    """
+
+    def __init__(self) -> None:
+        self._watched: dict[discord.Interaction, tuple[float, asyncio.Lock]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def watch(self, interaction: discord.Interaction) -> asyncio.Lock:
+        lock = asyncio.Lock()
+        self._watched[interaction] = (asyncio.get_running_loop().time() + ACK_BUDGET, lock)
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="quorum-ack-watchdog")
+        return lock
+
+    def release(self, interaction: discord.Interaction) -> None:
+        self._watched.pop(interaction, None)
+        if not self._watched and self._task is not None:
+            self._task.cancel()  # nothing to watch: no timer left waiting
+            self._task = None
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._watched:
+            # Same budget for every click, so insertion order is deadline order.
+            interaction, (deadline, lock) = next(iter(self._watched.items()))
+            if deadline > loop.time():
+                await asyncio.sleep(deadline - loop.time())
+                continue
+            self._watched.pop(interaction, None)
+            async with lock:
+                if not interaction.response.is_done():
+                    try:
+                        await interaction.response.defer(ephemeral=True, thinking=True)
+                    except discord.HTTPException:
+                        log.warning("could not defer a slow click", exc_info=True)
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        self._watched.clear()
+
+
 class MessageRefresher:
     """Edits poll messages with live counts, at most once per interval per poll.
 
@@ -125,6 +172,7 @@ class Polls(commands.Cog):
         self.bot = bot
         self.service = bot.polls
         self.refresher = MessageRefresher(self)
+        self.watchdog = AckWatchdog()
         self.scheduler = DeadlineScheduler(
             next_deadline=self.service.repo.next_deadline,
             run_due=self.close_due_polls,
@@ -149,6 +197,7 @@ class Polls(commands.Cog):
             self._starter.cancel()
         await self.scheduler.stop()
         await self.refresher.stop()
+        self.watchdog.stop()
 
     # ================================================================ voting
 
@@ -163,18 +212,22 @@ class Polls(commands.Cog):
         try:
             member = interaction.user
             role_ids = [r.id for r in member.roles] if isinstance(member, discord.Member) else []
-            work = asyncio.ensure_future(self.service.vote(poll_id, option, user_id=member.id, role_ids=role_ids))
+            lock = self.watchdog.watch(interaction)
             try:
-                poll, outcome = await asyncio.wait_for(asyncio.shield(work), ACK_BUDGET)
-            except TimeoutError:
-                # The database is slow right now: keep the interaction alive, answer when committed.
-                await interaction.response.defer(ephemeral=True, thinking=True)
-                poll, outcome = await work
+                poll, outcome = await self.service.vote(poll_id, option, user_id=member.id, role_ids=role_ids)
+            except Exception as error:
+                async with lock:
+                    await report_error(interaction, error)
+                return
             text = vote_confirmation(poll, outcome.change.value, outcome.option, outcome.choices)
-            await send_ephemeral(interaction, text)
+            async with lock:
+                # Answered only now, after the vote committed (a follow-up if the watchdog deferred).
+                await send_ephemeral(interaction, text)
             self.refresher.request(poll.id)
         except Exception as error:
             await report_error(interaction, error)
+        finally:
+            self.watchdog.release(interaction)
 
     # ================================================================ rendering
 

@@ -532,3 +532,23 @@ async def test_poll_text_can_never_ping_anyone(world):
     for body in bodies:
         allowed = body.get("allowed_mentions")
         assert allowed is not None and allowed.get("parse") == [], body
+
+
+async def test_a_slow_vote_is_deferred_in_time_and_confirmed_once_committed(world, monkeypatch):
+    import asyncio
+
+    message = await world.seed_poll()
+    service = world.env.bot.polls
+    original = service.vote
+
+    async def slow_vote(*args, **kwargs):
+        await asyncio.sleep(10)  # a database stalled far past the 2 s answer budget
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(service, "vote", slow_vote)
+    result = await world.alice.click(message, custom_id="quorum:vote:1:2")
+    assert result.deferred and result.ephemeral  # answered within Discord's 3 s
+    assert (await world.tally()).counts == (0, 0, 0, 0)  # nothing claimed before the commit
+    await world.env.advance_time(10)
+    assert "Your vote: **With Sam Altman" in reply_text(result)
+    assert (await world.tally()).counts == (0, 0, 1, 0)

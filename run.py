@@ -10,7 +10,9 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 import discord
 
@@ -68,8 +70,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     setup_logging(settings.log_level_number, settings.log_format)
     point_at_api(settings)
+    return run_online(run_bot(settings))
+
+
+def run_online(work: Coroutine[Any, Any, object]) -> int:
+    """Run a coroutine that logs in; a refused token becomes advice, not a traceback."""
     try:
-        asyncio.run(run_bot(settings))
+        asyncio.run(work)
     except discord.LoginFailure:
         print("Discord refused the token: copy it again from the Bot page of your application.", file=sys.stderr)
         return 1
@@ -167,7 +174,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------- sync
 
 
-async def _sync(settings: Settings, guild_id: int | None) -> int:
+async def _sync(settings: Settings, guild_id: int | None) -> None:
     from bot.client import QuorumBot
 
     assert settings.token is not None
@@ -176,7 +183,6 @@ async def _sync(settings: Settings, guild_id: int | None) -> int:
         await bot.sync_commands_if_changed(force=True, guild_id=guild_id)
         where = f"to server {guild_id}" if guild_id else ("to the dev server" if settings.dev_guild_id else "globally")
         print(f"Synced {len(bot.tree.get_commands())} command groups {where}.")
-    return 0
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
@@ -185,11 +191,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
         return 2
     setup_logging(settings.log_level_number, settings.log_format)
     point_at_api(settings)
-    try:
-        return asyncio.run(_sync(settings, args.guild))
-    except discord.LoginFailure:
-        print("Discord refused the token: copy it again from the Bot page of your application.", file=sys.stderr)
-        return 1
+    return run_online(_sync(settings, args.guild))
 
 
 # ---------------------------------------------------------------------- main

@@ -20,20 +20,9 @@ import discord
 
 from .client import QuorumBot
 from .config import Settings
+from .seed import SEED_ANSWERS, SEED_QUESTION
 
 log = logging.getLogger(__name__)
-
-SEED_QUESTION = (
-    "How has the recent turmoil within the OpenAI offices changed your plans to use GPT in a "
-    "business process or product in 2024?"
-)
-SEED_ANSWERS = (
-    "Increased uncertainty means we are more likely to evaluate alternative AI chatbots and LLMs.",
-    "No change in plans, though we will keep an eye on the situation.",
-    "With Sam Altman back in charge, we are more likely to go all-in with GPT and LLMs.",
-    "What recent turmoil?",
-)
-
 
 async def build_world(env):  # type: ignore[no-untyped-def]
     """A server with #general and #news, a moderator, members, and the seed poll with votes."""

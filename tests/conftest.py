@@ -5,17 +5,8 @@ from simcord import Env
 
 from bot.client import QuorumBot
 from bot.config import Settings
+from bot.seed import SEED_ANSWERS, SEED_QUESTION  # noqa: F401 (tests import both from here)
 
-SEED_QUESTION = (
-    "How has the recent turmoil within the OpenAI offices changed your plans to use GPT in a "
-    "business process or product in 2024?"
-)
-SEED_ANSWERS = (
-    "Increased uncertainty means we are more likely to evaluate alternative AI chatbots and LLMs.",
-    "No change in plans, though we will keep an eye on the situation.",
-    "With Sam Altman back in charge, we are more likely to go all-in with GPT and LLMs.",
-    "What recent turmoil?",
-)
 SEED_OPTIONS = " | ".join(SEED_ANSWERS)
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable
-from typing import Any
 
+import poll_factory
 import pytest
 
 from bot.polls.export import votes_csv
@@ -14,41 +14,12 @@ from bot.polls.models import Poll, StoredVote
 
 BOM = "\ufeff".encode()
 VOTED_AT = 1_700_000_000.0  # 2023-11-14T22:13:20+00:00
-CREATED_AT = VOTED_AT
-
-
-def _make_poll(**overrides: Any) -> Poll:
-    values: dict[str, Any] = {
-        "id": 1,
-        "guild_id": 111,
-        "number": 1,
-        "channel_id": 222,
-        "message_id": 333,
-        "creator_id": 444,
-        "question": "Lunch?",
-        "options": ("Pizza", "Sushi"),
-        "multiple": False,
-        "anonymous": False,
-        "hide_results": False,
-        "role_id": None,
-        "max_choices": None,
-        "created_at": CREATED_AT,
-        "closes_at": None,
-        "closed_at": None,
-        "closed_by": None,
-        "announce_started_at": None,
-        "announcement_id": None,
-        "announced_at": None,
-    }
-    values.update(overrides)
-    values["options"] = tuple(values["options"])
-    return Poll(**values)
 
 
 @pytest.fixture
 def make_poll() -> Callable[..., Poll]:
     """`make_poll(question=..., options=..., closed_at=...)` builds a `Poll` without a database."""
-    return _make_poll
+    return poll_factory.make_poll
 
 
 def _rows(data: bytes) -> list[list[str]]:

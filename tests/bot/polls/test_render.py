@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
+import poll_factory
 import pytest
 
 from bot.polls.models import Poll
@@ -46,41 +46,12 @@ CLOSES_AT = 1_700_086_400.0
 LONG_OPTIONS = tuple(f"{i:02d} " + "x" * 197 for i in range(25))  # 25 distinct 200-char answers
 LONG_QUESTION = "Q" * 300
 LONG_NAME = "N" * 32  # Discord display names are at most 32 characters
-CREATED_AT = 1_700_000_000.0
-
-
-def _make_poll(**overrides: Any) -> Poll:
-    values: dict[str, Any] = {
-        "id": 1,
-        "guild_id": 111,
-        "number": 1,
-        "channel_id": 222,
-        "message_id": 333,
-        "creator_id": 444,
-        "question": "Lunch?",
-        "options": ("Pizza", "Sushi"),
-        "multiple": False,
-        "anonymous": False,
-        "hide_results": False,
-        "role_id": None,
-        "max_choices": None,
-        "created_at": CREATED_AT,
-        "closes_at": None,
-        "closed_at": None,
-        "closed_by": None,
-        "announce_started_at": None,
-        "announcement_id": None,
-        "announced_at": None,
-    }
-    values.update(overrides)
-    values["options"] = tuple(values["options"])
-    return Poll(**values)
 
 
 @pytest.fixture
 def make_poll() -> Callable[..., Poll]:
     """`make_poll(question=..., options=..., closed_at=...)` builds a `Poll` without a database."""
-    return _make_poll
+    return poll_factory.make_poll
 
 
 def _violations(card: Card) -> list[str]:

@@ -660,3 +660,19 @@ async def test_votes_are_listed_in_time_order(repo):
         (1, 0, NOW + 3),
         (1, 2, NOW + 5),
     ]
+
+
+async def test_five_hundred_concurrent_creates_each_read_back_their_poll(tmp_path):
+    # Reads overlapping on one connection once saw snapshots from before committed writes.
+    db = await Database.open(tmp_path / "many.sqlite3")
+    try:
+        repo = PollRepository(db)
+        draft = PollDraft(question="Lunch?", options=("Pizza", "Sushi"))
+        polls = await asyncio.gather(
+            *(repo.create(draft, guild_id=1, channel_id=2, creator_id=3, now=NOW) for _ in range(500))
+        )
+        assert sorted(p.number for p in polls) == list(range(1, 501))
+        found = await asyncio.gather(*(repo.get(p.id) for p in polls))
+        assert all(f is not None and f.id == p.id for f, p in zip(found, polls, strict=True))
+    finally:
+        await db.close()

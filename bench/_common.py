@@ -1,0 +1,149 @@
+"""Helpers shared by the benchmark scripts: machine description, tables, a SimCord clock, RSS."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import aiosqlite
+import discord
+
+
+class SimClock:
+    """Quorum's clock on SimCord's virtual time (the same idea as tests/conftest.py TestClock)."""
+
+    def __init__(self) -> None:
+        self.env = None
+
+    def __call__(self) -> float:
+        assert self.env is not None, "attach the SimCord env first"
+        return self.env.now().timestamp()
+
+
+def filesystem_of(path: Path) -> str:
+    """The mount type holding `path` (ext4, tmpfs, overlay…): it decides what an fsync costs."""
+    path = path.resolve()
+    best, kind = "", "?"
+    try:
+        with open("/proc/mounts", encoding="utf-8") as mounts:
+            for line in mounts:
+                parts = line.split()
+                if len(parts) >= 3 and str(path).startswith(parts[1]) and len(parts[1]) > len(best):
+                    best, kind = parts[1], parts[2]
+    except OSError:
+        pass
+    return kind
+
+
+def machine_lines(db_dir: Path | None = None) -> list[str]:
+    import sqlite3
+
+    lines = [
+        f"machine : {platform.machine()}, nproc={os.cpu_count()}, {platform.system()} {platform.release()}",
+        f"python  : {sys.version.split()[0]} ({platform.python_implementation()}), "
+        f"discord.py {discord.__version__}, aiosqlite {aiosqlite.__version__}, SQLite {sqlite3.sqlite_version}",
+    ]
+    if db_dir is not None:
+        lines.append(f"db dir  : {db_dir} ({filesystem_of(db_dir)})")
+    return lines
+
+
+def proc_status_kib(*fields: str) -> dict[str, int]:
+    """Fields of /proc/self/status given in kB (VmRSS, RssAnon, RssFile, RssShmem…), in KiB."""
+    found: dict[str, int] = {}
+    with open("/proc/self/status", encoding="utf-8") as status:
+        for line in status:
+            name, _, value = line.partition(":")
+            if name in fields:
+                found[name] = int(value.split()[0])
+    return found
+
+
+def rss_kib() -> int:
+    """Resident set size of this process, from /proc/self/status (VmRSS, in KiB)."""
+    rss = proc_status_kib("VmRSS").get("VmRSS")
+    if rss is None:
+        raise RuntimeError("no VmRSS in /proc/self/status")
+    return rss
+
+
+class NativeMemory:
+    """What SQLite and the C allocator hold, via ctypes (Linux/glibc; None where unavailable).
+
+    `sqlite3_memory_used()` is read from the same libsqlite3 the sqlite3 module uses (so the
+    figure covers every connection in the process: page caches, statements, schema).
+    `mallinfo2()` splits the C heap into bytes in use and bytes free but kept by the allocator.
+    """
+
+    def __init__(self) -> None:
+        import ctypes
+        import ctypes.util
+
+        self._ctypes = ctypes
+        self._sqlite = None
+        self._libc = None
+        try:
+            # Already loaded by the sqlite3 module (when it links libsqlite3 dynamically, as here):
+            # the loader hands back that same copy, with its memory counters.
+            self._sqlite = ctypes.CDLL(ctypes.util.find_library("sqlite3") or "libsqlite3.so.0")
+            self._sqlite.sqlite3_memory_used.restype = ctypes.c_int64
+        except (OSError, AttributeError):
+            self._sqlite = None
+        try:
+            self._libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+
+            class MallInfo2(ctypes.Structure):
+                _fields_ = [(name, ctypes.c_size_t) for name in (
+                    "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+                    "fordblks", "keepcost",
+                )]
+
+            self._libc.mallinfo2.restype = MallInfo2
+        except (OSError, AttributeError):
+            self._libc = None
+
+    def sqlite_bytes(self) -> int | None:
+        return int(self._sqlite.sqlite3_memory_used()) if self._sqlite is not None else None
+
+    def malloc(self) -> tuple[int, int] | None:
+        """(bytes in use, bytes free but retained) over all glibc arenas."""
+        if self._libc is None:
+            return None
+        info = self._libc.mallinfo2()
+        return info.uordblks + info.hblkhd, info.fordblks
+
+    def trim(self) -> bool:
+        """glibc malloc_trim(0): give free heap pages back to the OS (a diagnostic, not a fix)."""
+        if self._libc is None:
+            return False
+        self._libc.malloc_trim(0)
+        return True
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    """Nearest-rank percentile (pct in 0..100) of a non-empty sequence."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    rank = max(1, min(len(ordered), round(pct / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+
+    def fmt(row: Sequence[str]) -> str:
+        return "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+
+    lines = [fmt(cells[0]), "  ".join("-" * w for w in widths)]
+    lines.extend(fmt(r) for r in cells[1:])
+    return "\n".join(lines)

@@ -64,13 +64,18 @@ async def run_bot(settings: Settings) -> None:
     log.info("stopped")
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def online_settings() -> Settings | None:
+    """Settings for a command that talks to Discord, with logging set up and the API chosen."""
     settings = load_settings()
-    if settings is None:
-        return 2
-    setup_logging(settings.log_level_number, settings.log_format)
-    point_at_api(settings)
-    return run_online(run_bot(settings))
+    if settings is not None:
+        setup_logging(settings.log_level_number, settings.log_format)
+        point_at_api(settings)
+    return settings
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = online_settings()
+    return 2 if settings is None else run_online(run_bot(settings))
 
 
 def run_online(work: Coroutine[Any, Any, object]) -> int:
@@ -186,12 +191,8 @@ async def _sync(settings: Settings, guild_id: int | None) -> None:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    settings = load_settings()
-    if settings is None:
-        return 2
-    setup_logging(settings.log_level_number, settings.log_format)
-    point_at_api(settings)
-    return run_online(_sync(settings, args.guild))
+    settings = online_settings()
+    return 2 if settings is None else run_online(_sync(settings, args.guild))
 
 
 # ---------------------------------------------------------------------- main

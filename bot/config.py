@@ -22,6 +22,17 @@ TOKEN_HELP = (
 _TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{20,}$")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
+# Every setting Quorum reads (the README and .env.example document each).
+SETTING_NAMES = (
+    "DISCORD_TOKEN",
+    "DATABASE_PATH",
+    "LOG_LEVEL",
+    "LOG_FORMAT",
+    "DEV_GUILD_ID",
+    "DISCORD_API_BASE",
+    "DISCORD_GATEWAY_URL",
+)
+
 
 class SettingsError(Exception):
     """Every problem found in the settings, so a maintainer fixes them in one go."""

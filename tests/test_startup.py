@@ -19,16 +19,11 @@ from pathlib import Path
 
 import pytest
 
+from bot.config import SETTING_NAMES
+
 ROOT = Path(__file__).resolve().parents[1]
 RUN_PY = ROOT / "run.py"
-SETTINGS = (
-    "DISCORD_TOKEN",
-    "DATABASE_PATH",
-    "LOG_LEVEL",
-    "DEV_GUILD_ID",
-    "DISCORD_API_BASE",
-    "DISCORD_GATEWAY_URL",
-)
+SETTINGS = SETTING_NAMES
 # The shape of a bot token (three base64url parts), not a real one.
 WELL_FORMED_TOKEN = "MTAxNTk5NzQ2NjQ0MzEyMDc4OA.GaBcDe.abcdefghijklmnopqrstuvwxyz0123456789AB"
 TOKEN_PORTAL = "https://discord.com/developers/applications"

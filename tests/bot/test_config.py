@@ -7,17 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import TOKEN_HELP, Settings, SettingsError
+from bot.config import SETTING_NAMES, TOKEN_HELP, Settings, SettingsError
 
 TOKEN = "MTAxNTk5NzQ2NjQ0MzEyMDc4OA.GaBcDe.abcdefghijklmnopqrstuvwxyz0123456789AB"
-ALL_SETTINGS = (
-    "DISCORD_TOKEN",
-    "DATABASE_PATH",
-    "LOG_LEVEL",
-    "DEV_GUILD_ID",
-    "DISCORD_API_BASE",
-    "DISCORD_GATEWAY_URL",
-)
+ALL_SETTINGS = SETTING_NAMES
 
 
 def settings(env_file: Path | None = None, **values: str) -> Settings:
@@ -293,3 +286,10 @@ def test_dev_guild_id_refused(raw):
 def test_dev_guild_id_with_a_superscript_digit_is_a_problem_not_a_crash(raw):
     assert only_problem(DEV_GUILD_ID=raw) == f"DEV_GUILD_ID={raw} is not a server id (a number)."
 
+
+
+@pytest.mark.parametrize("name", SETTING_NAMES)
+def test_every_setting_is_documented_in_env_example_and_readme(name):
+    root = Path(__file__).resolve().parents[2]
+    assert f"\n{name}=" in (root / ".env.example").read_text(encoding="utf-8")
+    assert f"`{name}`" in (root / "README.md").read_text(encoding="utf-8")

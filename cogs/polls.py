@@ -474,16 +474,11 @@ class Polls(commands.Cog):
         embeds = [embed(card)]
         content = None if visible else "The counts of this poll stay hidden until it closes."
         if manager and not found.anonymous:
-            voters = await self.service.repo.voters_by_option(found.id)
-            listing = voters_card(found, voters, budget=EMBED_TOTAL - card.size)
+            voters = await self.service.repo.voters_by_option(found)
+            listing = voters_card(found, voters, budget=EMBED_TOTAL - card.size, counts=tally.counts)
             if listing is not None:
                 embeds.append(embed(listing))
-        if interaction.response.is_done():
-            await interaction.followup.send(content or "", embeds=embeds, ephemeral=True, allowed_mentions=NO_MENTIONS)
-        else:
-            await interaction.response.send_message(
-                content, embeds=embeds, ephemeral=True, allowed_mentions=NO_MENTIONS
-            )
+        await interaction.response.send_message(content, embeds=embeds, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
     @poll.command(name="list", description="List this server's open polls (only you see it)")
     async def list_(self, interaction: discord.Interaction) -> None:

@@ -230,8 +230,13 @@ def announcement(poll: Poll, tally: Tally, *, chart_filename: str | None) -> Ren
     return Rendered(content=shorten(f"📊 Poll #{poll.number} has closed. {winner}", 2000), cards=(card,))
 
 
-def voters_card(poll: Poll, voters: Mapping[int, Sequence[int]], *, budget: int) -> Card | None:
+def voters_card(
+    poll: Poll, voters: Mapping[int, Sequence[int]], *, budget: int, counts: Sequence[int] | None = None
+) -> Card | None:
     """Who voted for what (public polls, creator and Manage Server only), within `budget`.
+
+    `voters` may hold only the first few voters of each answer; `counts` (the tally) then
+    says how many there are in all.
 
     None when not even the card's frame fits beside the poll card.
     """
@@ -251,7 +256,7 @@ def voters_card(poll: Poll, voters: Mapping[int, Sequence[int]], *, budget: int)
     if per_field >= 40:
         for i in with_votes:
             name = shorten(f"{i + 1}. {poll.options[i]}", 60)
-            value = _mentions(voters[i], per_field)
+            value = _mentions(voters[i], per_field, counts[i] if counts is not None else None)
             fields.append((name, value))
             room -= len(name) + len(value)
     if not fields:
@@ -259,17 +264,20 @@ def voters_card(poll: Poll, voters: Mapping[int, Sequence[int]], *, budget: int)
     return Card(title=title, description="", fields=tuple(fields), footer=footer)
 
 
-def _mentions(user_ids: Sequence[int], limit: int) -> str:
+def _mentions(user_ids: Sequence[int], limit: int, total: int | None = None) -> str:
+    """Mentions within `limit` characters; `total` counts voters beyond the ids given."""
+    total = len(user_ids) if total is None else max(total, len(user_ids))
     shown: list[str] = []
     length = 0
     for n, uid in enumerate(user_ids):
         mention = f"<@{uid}>"
-        rest = len(user_ids) - n
-        more = f" …and {rest} more"
+        more = f" …and {total - n} more"
         if length + len(mention) + 1 + len(more) > limit:
             return " ".join(shown) + more
         shown.append(mention)
         length += len(mention) + 1
+    if total > len(shown):
+        return " ".join(shown) + f" …and {total - len(shown)} more"
     return " ".join(shown)
 
 

@@ -208,13 +208,15 @@ class PollRepository:
             voters = sum(counts.values())
         return Tally.from_counts(len(poll.options), counts, voters)
 
-    async def voters_by_option(self, poll_id: int) -> dict[int, list[int]]:
-        rows = await self.db.fetchall(
-            "SELECT option, user_id FROM votes WHERE poll_id = ? ORDER BY option, voted_at", (poll_id,)
-        )
+    async def voters_by_option(self, poll: Poll, *, limit: int = 100) -> dict[int, list[int]]:
+        """Up to `limit` voters per answer, in index order: enough to show, fast on huge polls."""
         result: dict[int, list[int]] = {}
-        for option, user_id in rows:
-            result.setdefault(option, []).append(user_id)
+        for option in range(len(poll.options)):
+            rows = await self.db.fetchall(
+                "SELECT user_id FROM votes WHERE poll_id = ? AND option = ? LIMIT ?", (poll.id, option, limit)
+            )
+            if rows:
+                result[option] = [r[0] for r in rows]
         return result
 
     async def votes(self, poll_id: int) -> list[StoredVote]:

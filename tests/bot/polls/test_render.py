@@ -499,3 +499,8 @@ def test_voters_card_points_to_the_export_for_the_full_list(make_poll):
 def test_voters_card_shortens_answer_names(make_poll):
     card = voters_card(_public(make_poll), {0: [1]}, budget=6000)
     assert len(card.fields[0][0]) <= 60 and card.fields[0][0].endswith("…")
+
+
+def test_voters_card_counts_voters_beyond_those_it_was_given(make_poll):
+    card = voters_card(make_poll(), {0: [1, 2]}, budget=6000, counts=(500, 0))
+    assert card.fields[0][1] == "<@1> <@2> …and 498 more"

@@ -644,11 +644,20 @@ async def test_count_open_counts_polls_not_closed(repo):
 # ------------------------------------------------------------------ voters and export rows
 
 
-async def test_voters_by_option_lists_members_in_voting_order(repo):
+async def test_voters_by_option_lists_members_per_answer(repo):
     poll = await _posted(repo)
     for user, option, at in [(3, 1, 3.0), (1, 1, 1.0), (2, 0, 2.0)]:
         await repo.cast_vote(poll, user, option, now=NOW + at)
-    assert await repo.voters_by_option(poll.id) == {0: [2], 1: [1, 3]}
+    voters = await repo.voters_by_option(poll)
+    assert voters.keys() == {0, 1}
+    assert voters[0] == [2] and sorted(voters[1]) == [1, 3]
+
+
+async def test_voters_by_option_reads_at_most_the_limit_per_answer(repo):
+    poll = await _posted(repo)
+    await asyncio.gather(*(repo.cast_vote(poll, user, 0, now=NOW) for user in range(1, 31)))
+    voters = await repo.voters_by_option(poll, limit=10)
+    assert len(voters[0]) == 10
 
 
 async def test_votes_are_listed_in_time_order(repo):

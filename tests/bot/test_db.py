@@ -255,3 +255,15 @@ async def test_async_context_manager_closes_the_database(path):
         await database.set_meta("k", "v")
     with pytest.raises(RuntimeError, match="closing"):
         await database.set_meta("k", "again")
+
+
+async def test_a_cancelled_caller_does_not_disturb_the_batch(db):
+    cancelled = asyncio.ensure_future(db.write(_insert("gone")))
+    others = [asyncio.ensure_future(db.write(_insert(k))) for k in ("a", "b")]
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    assert await asyncio.gather(*others) == ["a", "b"]
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+    keys = [r[0] for r in await db.fetchall("SELECT key FROM meta ORDER BY key")]
+    assert keys == ["a", "b", "gone"]  # queued before the cancel: it still commits

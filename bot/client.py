@@ -21,7 +21,7 @@ from .tree import NO_MENTIONS, QuorumTree
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.polls",)
+EXTENSIONS = ("cogs.polls", "cogs.articles")
 
 # What Quorum needs in a channel it posts polls to; the invite link asks for exactly these.
 REQUIRED_PERMISSIONS = discord.Permissions(

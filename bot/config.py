@@ -31,6 +31,11 @@ SETTING_NAMES = (
     "DEV_GUILD_ID",
     "DISCORD_API_BASE",
     "DISCORD_GATEWAY_URL",
+    "ALLOW_PRIVATE_URLS",
+    "ARTICLE_CACHE_HOURS",
+    "SUMMARY_API_URL",
+    "SUMMARY_API_KEY",
+    "SUMMARY_MODEL",
 )
 
 
@@ -51,6 +56,11 @@ class Settings:
     dev_guild_id: int | None = None
     api_base: str | None = None
     gateway_url: str | None = None
+    allow_private_urls: bool = False
+    article_cache_hours: float = 24.0
+    summary_api_url: str | None = None
+    summary_api_key: str | None = None
+    summary_model: str | None = None
 
     @classmethod
     def from_env(
@@ -109,6 +119,28 @@ class Settings:
         if gateway_url is not None and not re.match(r"^wss?://", gateway_url):
             problems.append(f"DISCORD_GATEWAY_URL={gateway_url} must start with ws:// or wss://.")
 
+        raw_private = (get("ALLOW_PRIVATE_URLS") or "0").lower()
+        if raw_private not in ("0", "1", "true", "false", "yes", "no"):
+            problems.append(f"ALLOW_PRIVATE_URLS={raw_private} must be 0 or 1.")
+        allow_private_urls = raw_private in ("1", "true", "yes")
+
+        article_cache_hours = 24.0
+        raw_hours = get("ARTICLE_CACHE_HOURS")
+        if raw_hours is not None:
+            try:
+                article_cache_hours = float(raw_hours)
+                if not 0 <= article_cache_hours <= 24 * 365:
+                    raise ValueError
+            except ValueError:
+                problems.append(f"ARTICLE_CACHE_HOURS={raw_hours} is not a number of hours (0 to 8760).")
+
+        summary_api_url = get("SUMMARY_API_URL")
+        summary_model = get("SUMMARY_MODEL")
+        if summary_api_url is not None and not re.match(r"^https?://", summary_api_url):
+            problems.append(f"SUMMARY_API_URL={summary_api_url} must start with http:// or https://.")
+        if summary_api_url is not None and summary_model is None:
+            problems.append("SUMMARY_API_URL is set but SUMMARY_MODEL is not: name the model to ask.")
+
         if problems:
             raise SettingsError(problems)
         return cls(
@@ -119,6 +151,11 @@ class Settings:
             dev_guild_id=dev_guild_id,
             api_base=api_base.rstrip("/") if api_base else None,
             gateway_url=gateway_url,
+            allow_private_urls=allow_private_urls,
+            article_cache_hours=article_cache_hours,
+            summary_api_url=summary_api_url.rstrip("/") if summary_api_url else None,
+            summary_api_key=get("SUMMARY_API_KEY"),
+            summary_model=summary_model,
         )
 
     @property

@@ -12,8 +12,11 @@ import contextlib
 import logging
 import signal
 import tempfile
+import threading
 import time
 import webbrowser
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import discord
@@ -56,13 +59,50 @@ async def _until_stopped() -> None:
             loop.remove_signal_handler(sig)
 
 
+SEED_ARTICLE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "kubernetes_article.html"
+
+
+@contextlib.contextmanager
+def _serve_seed_article() -> Iterator[str | None]:
+    """Serve the seed article page on 127.0.0.1 so /article share works offline.
+
+    The page lives with the tests (a checkout has it); without it there is just no example.
+    """
+    if not SEED_ARTICLE.is_file():
+        yield None
+        return
+    page = SEED_ARTICLE.read_bytes()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/2020/05/18/the-internet-is-awesome-kubernetes-community"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 async def run_playground(*, port: int | None, database: Path | None, open_browser: bool) -> None:
     from simcord import Env
 
     with contextlib.ExitStack() as stack:
         if database is None:
             database = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="quorum-"))) / "playground.sqlite3"
-        settings = Settings(token=None, database_path=database)
+        article_url = stack.enter_context(_serve_seed_article())
+        # The seed article is served from 127.0.0.1, which only this setting lets the bot
+        # fetch; the playground runs nothing but loopback, so it is safe here.
+        settings = Settings(token=None, database_path=database, allow_private_urls=True)
         bot = QuorumBot(settings, clock=time.time)
         env = Env(bot, settle_timeout=10.0)
         await env.start()
@@ -71,6 +111,8 @@ async def run_playground(*, port: int | None, database: Path | None, open_browse
             async with env.preview(general, viewers=viewers, layout="channel", port=port) as preview:
                 print("Quorum playground is running. Open this page (Ctrl-C to stop):", flush=True)
                 print(preview.url, flush=True)
+                if article_url:
+                    print(f"Try /article share with the example article: {article_url}", flush=True)
                 if open_browser:
                     with contextlib.suppress(Exception):
                         webbrowser.open(preview.url)

@@ -8,6 +8,8 @@ import secrets
 import discord
 from discord import app_commands
 
+from .articles.extract import ExtractError
+from .articles.fetch import FetchError
 from .polls.models import VoteRefused
 from .polls.service import NotAllowed, PollLookupError
 from .polls.validation import PollInputError
@@ -29,6 +31,8 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     PollLookupError,
     NotAllowed,
     VoteRefused,
+    FetchError,
+    ExtractError,
 )
 
 

@@ -20,6 +20,7 @@ from bot.polls.validation import build_draft
 from bot.scheduler import DeadlineScheduler
 from bot.tree import NO_MENTIONS, UserFacingError, report_error, send_ephemeral
 
+from ._checks import postable_channel
 from ._ui import VoteButton, embed, vote_view
 
 if TYPE_CHECKING:
@@ -34,7 +35,6 @@ REFRESH_INTERVAL = 5.0
 REFRESH_INTERVAL_OLD = 60.0
 EDIT_CAP_BACKOFF = 600.0
 UPLOAD_LIMIT = 8 * 1024 * 1024
-BOT_CHANNEL_PERMISSIONS = ("view_channel", "send_messages", "embed_links", "attach_files", "read_message_history")
 
 
 def _manage_guild(interaction: discord.Interaction) -> bool:
@@ -394,10 +394,8 @@ class Polls(commands.Cog):
             max_choices=max_choices,
         )
         assert interaction.guild is not None
-        target = channel or interaction.channel
-        if not isinstance(target, discord.abc.GuildChannel) or not isinstance(target, discord.abc.Messageable):
-            raise UserFacingError("I can only post polls in a server's text channel.")
-        self._check_can_post(interaction, target)
+        target = postable_channel(interaction, channel, what="a poll")
+        assert isinstance(target, discord.abc.Messageable)
 
         await interaction.response.defer(ephemeral=True, thinking=True)
         poll = await self.service.create(
@@ -425,22 +423,6 @@ class Polls(commands.Cog):
         await interaction.followup.send(
             f"Poll #{poll.number} is up: {message.jump_url}", ephemeral=True, allowed_mentions=NO_MENTIONS
         )
-
-    def _check_can_post(self, interaction: discord.Interaction, target: discord.abc.GuildChannel) -> None:
-        assert interaction.guild is not None
-        member = interaction.user
-        if isinstance(member, discord.Member):
-            mine = target.permissions_for(member)
-            if not (mine.view_channel and mine.send_messages):
-                raise UserFacingError(f"You can't send messages in {target.mention}, so you can't post a poll there.")
-        theirs = target.permissions_for(interaction.guild.me)
-        missing = [p for p in BOT_CHANNEL_PERMISSIONS if not getattr(theirs, p)]
-        if missing:
-            names = ", ".join(p.replace("_", " ").title() for p in missing)
-            raise UserFacingError(
-                f"I can't post a poll in {target.mention}: I need the {names} permission there. "
-                "Ask a server admin to grant it, or pick another channel."
-            )
 
     @poll.command(name="close", description="Close a poll now and announce the result")
     @app_commands.describe(poll="The poll's number, message id or message link")

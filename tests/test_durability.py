@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.db import Database
+from bot.db import Database, load_migrations
 from bot.polls.repository import PollRepository
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL (POSIX)")
@@ -197,7 +197,7 @@ def test_reopen_after_sigkill_and_keep_voting(tmp_path):
     async def reopen_and_vote() -> None:
         db = await Database.open(db_path)
         try:
-            assert await db.schema_version() == 1
+            assert await db.schema_version() == len(load_migrations())
             assert await db.integrity_check() == ["ok"]
             repo = PollRepository(db)
             for poll_id in (single, multiple):

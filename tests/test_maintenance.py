@@ -18,6 +18,7 @@ from typing import ClassVar
 
 import pytest
 
+from bot.db import load_migrations
 from bot.logs import JsonFormatter
 from bot.maintenance import application_id_from_token, backup, invite_url
 
@@ -54,7 +55,7 @@ def test_check_offline_validates_settings_and_database_and_prints_the_invite(tmp
     result = run_py(tmp_path, "check", "--offline", DISCORD_TOKEN=TOKEN, DATABASE_PATH="data/q.sqlite3")
     assert result.returncode == 0, result.stderr
     assert "ok   settings are valid" in result.stdout
-    assert "schema version 1, integrity ok; 0 polls (0 open), 0 votes" in result.stdout
+    assert f"schema version {len(load_migrations())}, integrity ok; 0 polls (0 open), 0 votes" in result.stdout
     assert invite_url(APP_ID) in result.stdout
 
 
@@ -133,8 +134,11 @@ def test_sync_registers_the_commands_now(tmp_path, fake_discord):
     assert len(puts) == 1
     path, body = puts[0]
     assert path.endswith(f"/applications/{APP_ID}/guilds/4242/commands")
-    assert [c["name"] for c in body] == ["poll"]
-    assert {o["name"] for o in body[0]["options"]} == {"create", "close", "results", "list", "export"}
+    groups = {c["name"]: {o["name"] for o in c["options"]} for c in body}
+    assert groups == {
+        "poll": {"create", "close", "results", "list", "export"},
+        "article": {"share", "preview"},
+    }
     assert "to server 4242" in result.stdout
 
 
@@ -200,7 +204,7 @@ def test_backup_command_copies_the_database(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "0 polls, 0 votes" in result.stdout
     with sqlite3.connect(tmp_path / "copies" / "q-backup.sqlite3") as copy:
-        assert copy.execute("PRAGMA user_version").fetchone() == (1,)
+        assert copy.execute("PRAGMA user_version").fetchone() == (len(load_migrations()),)
 
 
 def test_backup_of_a_missing_database_says_so(tmp_path):

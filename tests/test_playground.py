@@ -39,20 +39,21 @@ def playground(tmp_path):
         text=True,
         env={k: v for k, v in os.environ.items() if k != "DISCORD_TOKEN"},
     )
-    url = None
+    url = article = None
     deadline = time.monotonic() + 90
     assert process.stdout is not None
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and article is None:
         line = process.stdout.readline()
         if not line:
             break
         if line.startswith("http://127.0.0.1:"):
             url = line.strip()
-            break
+        elif line.startswith("Try /article share"):
+            article = line.split(": ", 1)[1].strip()
     if url is None:
         process.kill()
         pytest.fail(f"the playground printed no URL: {process.communicate()[1][-2000:]}")
-    yield url, database
+    yield url, database, article
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=30)
     assert process.returncode == 0, err[-2000:]
@@ -60,8 +61,12 @@ def playground(tmp_path):
 
 
 def test_playground_serves_the_seed_poll_without_a_token(playground):
-    url, database = playground
+    url, database, article = playground
     assert urllib.request.urlopen(url.split("#")[0], timeout=10).status == 200
+    # The seed article is served locally, so /article share works offline.
+    assert article is not None and article.startswith("http://127.0.0.1:")
+    with urllib.request.urlopen(article, timeout=10) as page:
+        assert b"The Internet Is Awesome! The Kubernetes Community Proves It" in page.read()
     with sqlite3.connect(database) as db:
         (question,) = db.execute("SELECT question FROM polls WHERE number = 1").fetchone()
         votes = db.execute("SELECT count(*) FROM votes").fetchone()[0]
@@ -71,7 +76,7 @@ def test_playground_serves_the_seed_poll_without_a_token(playground):
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (Debian package `chromium`)")
 def test_playground_page_shows_the_seed_poll_in_a_browser(playground, tmp_path):
-    url, _ = playground
+    url, _, _ = playground
     flags = [
         CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",

@@ -1,0 +1,1 @@
+"""Articles: fetch a shared link safely, extract the article, summarise it. No discord here."""

@@ -1,0 +1,460 @@
+"""Fetch a page a member pasted, treating the URL as hostile.
+
+What is refused, and how:
+
+- Anything but `http://` / `https://`, and links with credentials in them (`user:pass@host`):
+  they are a phishing device ("https://trusted.example@evil.example/") and the bot has no
+  business sending passwords members pasted, so they are refused rather than stripped.
+- Hosts that resolve to anything but public unicast addresses (loopback, private, link-local,
+  unique-local, multicast, reserved, unspecified, carrier-grade NAT, documentation ranges, and
+  IPv6 forms that embed such an IPv4 address: mapped, compatible, 6to4, Teredo, NAT64). The
+  check runs on the addresses `getaddrinfo` returns, so spellings like `127.1`, `0x7f000001` or
+  `2130706433` are judged by the address they mean, not by the string.
+- A second DNS lookup: the connection goes to the very addresses that were checked (see
+  `_PinnedResolver`), so a rebinding DNS server cannot answer "public" to the check and
+  "127.0.0.1" to the connect.
+- Redirects are followed by hand, each hop's URL and addresses checked again, at most
+  `max_redirects` of them.
+- Bodies above `max_bytes` (counted while streaming, whatever Content-Length says), slow or
+  silent servers (connect / read / total time limits), and anything but HTML or XHTML.
+
+Proxy settings from the environment are ignored (`trust_env=False`): a proxy would do its own
+DNS lookup and undo the address check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import ipaddress
+import re
+import socket
+from dataclasses import dataclass
+from http import HTTPStatus
+
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from yarl import URL
+
+DEFAULT_USER_AGENT = "QuorumBot/0.1 (+https://github.com/; Discord article summaries)"
+MAX_URL_LENGTH = 2048
+HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_CHUNK = 64 * 1024
+_SNIFF_BYTES = 1024
+_META_SCAN_BYTES = 4096
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class FetchError(Exception):
+    """str(error) is a short message for the member, saying what happened."""
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    url: str  # final URL after redirects
+    html: str  # decoded text
+    content_type: str
+
+
+# --- addresses ---------------------------------------------------------------------------------
+
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated ::a.b.c.d
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """IPv4 addresses an IPv6 address may lead to: mapped, compatible, 6to4, Teredo, NAT64."""
+    found: list[ipaddress.IPv4Address] = []
+    if ip.ipv4_mapped is not None:
+        found.append(ip.ipv4_mapped)
+    if ip.sixtofour is not None:
+        found.append(ip.sixtofour)
+    if ip.teredo is not None:
+        found.extend(ip.teredo)  # (server, client)
+    if ip in _NAT64 or ip in _IPV4_COMPATIBLE:
+        found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return found
+
+
+def refusal_reason(ip: IPAddress) -> str | None:
+    """Why the bot must not connect to `ip` (e.g. "a loopback address"), or None if it is public."""
+    # Order matters only for the wording; every branch refuses.
+    if ip.is_unspecified:
+        return "the unspecified address"
+    if ip.is_loopback:
+        return "a loopback address (this machine)"
+    if isinstance(ip, ipaddress.IPv6Address):
+        for inner in _embedded_ipv4(ip):
+            reason = refusal_reason(inner)
+            if reason is not None:
+                return f"{reason} in IPv6 form"
+    if ip.is_link_local:
+        return "a link-local address"
+    if ip.is_multicast:
+        return "a multicast address"
+    if isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local:
+        return "a site-local address"
+    if ip.is_private:  # includes IPv6 unique-local fc00::/7
+        return "a private network address"
+    if ip.is_reserved:
+        return "a reserved address"
+    if not ip.is_global:  # carrier-grade NAT, documentation and benchmark ranges, …
+        return "an address that is not on the public internet"
+    return None
+
+
+async def _lookup(host: str, port: int) -> list[tuple[int, str]]:
+    """(family, address) pairs for `host`, from the system resolver; FetchError if none."""
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        raise FetchError(f"I could not find the site {_short(host)}; check the link.") from None
+    return [(family, sockaddr[0]) for family, _type, _proto, _name, sockaddr in infos]
+
+
+async def _checked_addresses(host: str, port: int, allow_private: bool) -> list[ResolveResult]:
+    """Resolve `host` once and check every address; these are the only ones connected to."""
+    results: list[ResolveResult] = []
+    seen: set[str] = set()
+    for family, address in await _lookup(host, port):
+        ip = ipaddress.ip_address(address)
+        if not allow_private:
+            reason = refusal_reason(ip)
+            if reason is not None:
+                raise FetchError(
+                    f"I won't fetch {_short(host)}: it leads to {reason} ({ip}), not to a public "
+                    "website. Share a link to a page on the public web."
+                )
+        if str(ip) in seen:
+            continue
+        seen.add(str(ip))
+        results.append(
+            ResolveResult(
+                hostname=host,
+                host=str(ip),
+                port=port,
+                family=family,
+                proto=socket.IPPROTO_TCP,
+                flags=socket.AI_NUMERICHOST | socket.AI_NUMERICSERV,
+            )
+        )
+    if not results:
+        raise FetchError(f"I could not find the site {_short(host)}; check the link.")
+    return results
+
+
+def _host_key(host: str) -> str:
+    return host.rstrip(".").lower()
+
+
+class _PinnedResolver(AbstractResolver):
+    """aiohttp's resolver, answering only with addresses `_checked_addresses` approved.
+
+    Why this approach: the URL keeps its hostname, so aiohttp still sends `Host: <hostname>`,
+    uses the hostname for TLS SNI and verifies the certificate against the hostname (the
+    default `ssl=True` context) — certificate checking stays exactly as for a normal request.
+    Only the TCP connect goes to the pinned IP. (Connecting to the IP in the URL instead would
+    need `server_hostname` and Host fiddling per hop and is easy to get wrong.) A host that was
+    not checked gets an error, never a fresh DNS lookup. IP-literal hosts are connected to
+    directly by aiohttp, without asking a resolver — they were checked as they are.
+    """
+
+    def __init__(self) -> None:
+        self.pinned: dict[str, list[ResolveResult]] = {}
+
+    def pin(self, host: str, results: list[ResolveResult]) -> None:
+        self.pinned[_host_key(host)] = results
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        results = self.pinned.get(_host_key(host))
+        if results is None:
+            raise OSError(f"{host} was not checked before connecting")
+        chosen = [
+            ResolveResult(**{**result, "port": port})  # type: ignore[typeddict-item]
+            for result in results
+            if family in (socket.AF_UNSPEC, result["family"])
+        ]
+        if not chosen:
+            raise OSError(f"{host} has no checked address of family {family}")
+        return chosen
+
+    async def close(self) -> None:
+        self.pinned.clear()
+
+
+# --- URLs --------------------------------------------------------------------------------------
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _parse_url(raw: str, *, redirected: bool = False) -> URL:
+    what = "The page redirects to a link that" if redirected else "The link"
+    text = raw.strip()
+    if not text:
+        raise FetchError("The link is empty. Paste the full address of the page, starting with https://.")
+    if len(text) > MAX_URL_LENGTH:
+        raise FetchError(f"{what} is longer than {MAX_URL_LENGTH} characters; share a shorter address for the page.")
+    try:
+        url = URL(text)
+        host = url.raw_host
+        scheme = url.scheme.lower()
+    except (ValueError, TypeError, UnicodeError):
+        raise FetchError(
+            f"{what} is not a web address I understand. Use the full address, starting with https://."
+        ) from None
+    if scheme not in ("http", "https"):
+        if not scheme:
+            raise FetchError(f"{what} is not a full web address. Use the full address, starting with https://.")
+        raise FetchError(f"{what} uses {_short(scheme, 20)}:, and I only fetch http:// and https:// links.")
+    if url.user is not None or url.password is not None:
+        raise FetchError(
+            f"{what} has a user name or password in it (`user:pass@`); I don't send those. "
+            "Share the page's plain address."
+        )
+    if not host:
+        raise FetchError(f"{what} has no site name in it. Use the full address, starting with https://.")
+    return url
+
+
+# --- decoding ----------------------------------------------------------------------------------
+
+# Browsers (WHATWG Encoding) read these labels as windows-1252, a superset of Latin-1.
+_WINDOWS_1252_LABELS = frozenset({"iso-8859-1", "iso8859-1", "latin1", "latin-1", "l1", "cp819", "us-ascii", "ascii"})
+# Codecs that are "text encodings" to Python but not web charsets; never use them on a page.
+_NOT_WEB_CODECS = frozenset({"idna", "punycode", "unicode_escape", "raw_unicode_escape", "undefined"})
+_META_CHARSET = re.compile(rb"<meta[^>]*?charset\s*=\s*[\"']?\s*([a-zA-Z0-9_.:-]+)", re.IGNORECASE)
+
+
+def _codec(label: str | None) -> str | None:
+    """The Python codec name for a charset label, or None if unknown / unsuitable."""
+    if not label:
+        return None
+    label = label.strip().strip("\"'").lower()
+    if label in _WINDOWS_1252_LABELS:
+        return "cp1252"
+    try:
+        info = codecs.lookup(label)
+    except (LookupError, ValueError):
+        return None
+    if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_WEB_CODECS:
+        return None
+    return info.name
+
+
+def _decode(body: bytes, header_charset: str | None) -> str:
+    """BOM, then the header's charset, then <meta charset>, then UTF-8; never raises."""
+    if body.startswith(codecs.BOM_UTF8):
+        candidates = ["utf-8-sig"]
+    elif body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        candidates = ["utf-16"]
+    else:
+        candidates = []
+        if (name := _codec(header_charset)) is not None:
+            candidates.append(name)
+        match = _META_CHARSET.search(body[:_META_SCAN_BYTES])
+        if match is not None and (name := _codec(match.group(1).decode("ascii", "replace"))) is not None:
+            # A page that could declare its charset in ASCII is not UTF-16 (WHATWG rule).
+            candidates.append("utf-8" if name.startswith("utf-16") else name)
+    for name in [*candidates, "utf-8"]:
+        try:
+            return body.decode(name, errors="replace")
+        except (LookupError, UnicodeError, ValueError):
+            continue
+    return body.decode("utf-8", errors="replace")  # pragma: no cover (utf-8 with replace cannot fail)
+
+
+# --- content types -----------------------------------------------------------------------------
+
+_SAFE_MIME = re.compile(r"^[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+$")
+
+
+def _parse_content_type(header: str | None) -> tuple[str, str | None]:
+    """("text/html", "utf-8") from a Content-Type header; ("", None) when absent or empty."""
+    if not header:
+        return "", None
+    mime, _, params = header.partition(";")
+    charset = None
+    for param in params.split(";"):
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset":
+            charset = value.strip().strip("\"'") or None
+    return mime.strip().lower(), charset
+
+
+def _describe(mime: str) -> str:
+    if mime == "application/pdf":
+        return "a PDF"
+    kind = mime.partition("/")[0]
+    if kind == "image":
+        return "an image"
+    if kind == "video":
+        return "a video"
+    if kind == "audio":
+        return "an audio file"
+    if mime in ("application/json", "text/json") or mime.endswith("+json"):
+        return "JSON data"
+    if mime in ("application/rss+xml", "application/atom+xml"):
+        return "a news feed"
+    if mime == "text/plain":
+        return "plain text"
+    if _SAFE_MIME.match(mime) and len(mime) <= 60:
+        return f"a file of type {mime}"
+    return "a file that is not HTML"
+
+
+def _looks_like_html(body: bytes) -> bool:
+    start = body[:_SNIFF_BYTES].lower()
+    return b"<html" in start or b"<!doctype html" in start
+
+
+def _too_large(max_bytes: int) -> FetchError:
+    return FetchError(
+        f"The page is larger than {max_bytes / 1_000_000:g} MB, more than I read for one article; share a lighter page."
+    )
+
+
+def _status_error(status: int) -> FetchError:
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "(unknown status)"  # the server's own reason text is not repeated to members
+    hint = "check the link"
+    if status in (401, 403, 451):
+        hint = "the page is not public, or the site refuses bots"
+    elif status == 429:
+        hint = "the site is limiting requests; try again later"
+    elif status >= 500:
+        hint = "the site has a problem; try again later"
+    return FetchError(f"The page answered {status} {phrase}; {hint}.")
+
+
+# --- fetching ----------------------------------------------------------------------------------
+
+
+async def _read_page(response: aiohttp.ClientResponse, max_bytes: int) -> Page:
+    mime, charset = _parse_content_type(response.headers.get("Content-Type"))
+    if mime and mime not in HTML_TYPES:
+        raise FetchError(f"That link is not an article page (it is {_describe(mime)}). Share a link to a web page.")
+    declared = response.content_length
+    if declared is not None and declared > max_bytes:
+        raise _too_large(max_bytes)
+    body = bytearray()
+    while True:
+        # Counted on the decompressed stream, whatever Content-Length said; stop one byte past.
+        chunk = await response.content.read(min(_CHUNK, max_bytes + 1 - len(body)))
+        if not chunk:
+            break
+        body += chunk
+        if len(body) > max_bytes:
+            response.close()  # drop the connection instead of draining the rest
+            raise _too_large(max_bytes)
+    if not mime:
+        if not _looks_like_html(body):
+            raise FetchError(
+                "That link is not an article page (it did not say what it is, and it does not look like HTML). "
+                "Share a link to a web page."
+            )
+        mime = "text/html"
+    return Page(url=str(response.url), html=_decode(bytes(body), charset), content_type=mime)
+
+
+async def _follow(
+    session: aiohttp.ClientSession,
+    resolver: _PinnedResolver,
+    url: URL,
+    *,
+    allow_private: bool,
+    max_bytes: int,
+    max_redirects: int,
+) -> Page:
+    for hop in range(max_redirects + 1):
+        host = url.raw_host
+        assert host is not None and url.port is not None  # _parse_url guarantees both
+        resolver.pin(host, await _checked_addresses(host, url.port, allow_private))
+        async with session.get(url, allow_redirects=False) as response:
+            if response.status in REDIRECT_STATUSES:
+                location = response.headers.get("Location")
+                if not location:
+                    raise _status_error(response.status)
+                if hop == max_redirects:
+                    raise FetchError(
+                        f"The link redirects more than {max_redirects} times; "
+                        "open it in a browser and share the address it ends at."
+                    )
+                try:
+                    target = str(url.join(URL(location)))
+                except (ValueError, TypeError, UnicodeError):
+                    raise FetchError(
+                        "The page redirects to an address I don't understand; share the final address."
+                    ) from None
+                url = _parse_url(target, redirected=True)
+                continue
+            if not 200 <= response.status < 300:
+                raise _status_error(response.status)
+            return await _read_page(response, max_bytes)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def fetch_page(
+    url: str,
+    *,
+    allow_private: bool = False,
+    max_bytes: int = 5_000_000,
+    connect_timeout: float = 5.0,
+    read_timeout: float = 10.0,
+    total_timeout: float = 20.0,
+    max_redirects: int = 5,
+    user_agent: str = DEFAULT_USER_AGENT,
+) -> Page:
+    """The HTML page at `url`, after checking every hop; FetchError says what went wrong.
+
+    `allow_private=True` (setting ALLOW_PRIVATE_URLS) skips the address check: dangerous, it lets
+    anyone who can share a link make the bot fetch intranet and cloud-metadata addresses.
+    """
+    start = _parse_url(url)
+    resolver = _PinnedResolver()
+    timeout = aiohttp.ClientTimeout(total=total_timeout, sock_connect=connect_timeout, sock_read=read_timeout)
+    headers = {"User-Agent": user_agent, "Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1"}
+    try:
+        # The outer limit also covers DNS lookups and every redirect hop together.
+        async with asyncio.timeout(total_timeout):
+            connector = aiohttp.TCPConnector(resolver=resolver, use_dns_cache=False, ssl=True, limit=4)
+            async with aiohttp.ClientSession(
+                connector=connector, timeout=timeout, headers=headers, trust_env=False
+            ) as session:
+                return await _follow(
+                    session,
+                    resolver,
+                    start,
+                    allow_private=allow_private,
+                    max_bytes=max_bytes,
+                    max_redirects=max_redirects,
+                )
+    except aiohttp.ConnectionTimeoutError:
+        raise FetchError(
+            f"Fetching the page timed out: the site did not accept a connection within {connect_timeout:g} s. "
+            "Try again later."
+        ) from None
+    except aiohttp.SocketTimeoutError:
+        raise FetchError(
+            f"Fetching the page timed out: the site stopped answering for {read_timeout:g} s. Try again later."
+        ) from None
+    except TimeoutError:
+        raise FetchError(
+            f"Fetching the page timed out: it took longer than {total_timeout:g} s. Try again later."
+        ) from None
+    except aiohttp.ClientConnectorCertificateError:
+        raise FetchError("The site's security certificate is not valid, so I won't fetch it.") from None
+    except aiohttp.ClientPayloadError:
+        raise FetchError("The site broke off while sending the page; try again later.") from None
+    except aiohttp.ClientError:
+        raise FetchError(
+            f"I could not connect to {_short(start.host or '')}; check the link or try again later."
+        ) from None

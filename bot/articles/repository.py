@@ -1,0 +1,50 @@
+"""Every SQL statement about articles: the cache of extracted articles and their summaries."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from ..db import Database
+
+
+class ArticleCache:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def get(self, url: str, *, max_age: float, now: float) -> dict[str, Any] | None:
+        """The cached entry for a URL a member shared (or its canonical URL), if fresh."""
+        row = await self.db.fetchone(
+            "SELECT a.data FROM articles a "
+            "WHERE a.canonical_url = coalesce((SELECT canonical_url FROM article_urls WHERE url = ?), ?) "
+            "AND a.fetched_at >= ?",
+            (url, url, now - max_age),
+        )
+        return None if row is None else json.loads(row[0])
+
+    async def put(self, url: str, canonical_url: str, data: dict[str, Any], *, now: float) -> None:
+        text = json.dumps(data, ensure_ascii=False)
+
+        def store(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO articles (canonical_url, data, fetched_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (canonical_url) DO UPDATE SET data = excluded.data, fetched_at = excluded.fetched_at",
+                (canonical_url, text, now),
+            )
+            for alias in {url, canonical_url}:
+                conn.execute(
+                    "INSERT INTO article_urls (url, canonical_url) VALUES (?, ?) "
+                    "ON CONFLICT (url) DO UPDATE SET canonical_url = excluded.canonical_url",
+                    (alias, canonical_url),
+                )
+
+        await self.db.write(store)
+
+    async def prune(self, *, max_age: float, now: float) -> int:
+        """Forget entries older than `max_age` seconds; returns how many."""
+
+        def delete(conn: sqlite3.Connection) -> int:
+            return conn.execute("DELETE FROM articles WHERE fetched_at < ?", (now - max_age,)).rowcount
+
+        return await self.db.write(delete)

@@ -1,0 +1,112 @@
+"""/article share and /article preview: parse, call the article service, render the embed."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.articles.repository import ArticleCache
+from bot.articles.service import ArticleService, SharedArticle
+from bot.polls.render import shorten
+from bot.tree import NO_MENTIONS
+
+from ._checks import postable_channel
+
+if TYPE_CHECKING:
+    from bot.client import QuorumBot
+
+log = logging.getLogger(__name__)
+
+COLOR = 0x3BA55D
+
+
+def article_embed(article: SharedArticle, *, shared_by: str) -> discord.Embed:
+    embed = discord.Embed(
+        title=shorten(article.title, 256),
+        url=article.canonical_url,
+        description=shorten(article.summary, 4096),
+        color=COLOR,
+    )
+    if article.author:
+        embed.set_author(name=shorten(article.author, 256))
+    if article.site_name:
+        embed.add_field(name="Site", value=shorten(article.site_name, 1024), inline=True)
+    if article.published:
+        when = _timestamp(article.published)
+        embed.add_field(name="Published", value=when, inline=True)
+    embed.add_field(name="Reading time", value=f"{article.reading_minutes} min", inline=True)
+    if article.image and article.image.startswith(("http://", "https://")):
+        embed.set_image(url=article.image)
+    how = "extractive summary" if article.summary_by == "extractive" else f"summary by {article.summary_by}"
+    embed.set_footer(text=shorten(f"Shared by {shared_by} · {how}", 2048))
+    return embed
+
+
+def _timestamp(published: str) -> str:
+    """Discord's own date markup where the date parses, so readers see it in their locale."""
+    try:
+        parsed = datetime.fromisoformat(published.replace("Z", "+00:00"))
+    except ValueError:
+        return shorten(published, 1024)
+    return f"<t:{int(parsed.timestamp())}:D>"
+
+
+class Articles(commands.Cog):
+    article = app_commands.Group(name="article", description="Share articles as summaries", guild_only=True)
+
+    def __init__(self, bot: QuorumBot) -> None:
+        self.bot = bot
+        settings = bot.settings
+        self.service = ArticleService(
+            ArticleCache(bot.db),
+            bot.clock,
+            allow_private=settings.allow_private_urls,
+            cache_hours=settings.article_cache_hours,
+            summary_api_url=settings.summary_api_url,
+            summary_api_key=settings.summary_api_key,
+            summary_model=settings.summary_model,
+        )
+
+    @article.command(name="share", description="Post a summary of an article for everyone")
+    @app_commands.describe(url="The article's address (http or https)", channel="Post it there instead of here")
+    async def share(
+        self,
+        interaction: discord.Interaction,
+        url: app_commands.Range[str, 1, 2000],
+        channel: discord.TextChannel | None = None,
+    ) -> None:
+        target = postable_channel(interaction, channel, what="an article")
+        assert isinstance(target, discord.abc.Messageable)
+        # Fetching takes seconds: answer Discord now, privately, and follow up.
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        article = await self.service.share(url)
+        message = await target.send(
+            embed=article_embed(article, shared_by=interaction.user.display_name), allowed_mentions=NO_MENTIONS
+        )
+        log.info(
+            "article %s shared in channel %s",
+            article.canonical_url,
+            target.id,
+            extra={"guild_id": interaction.guild_id},
+        )
+        await interaction.followup.send(f"Shared: {message.jump_url}", ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+    @article.command(name="preview", description="See the summary privately before sharing it")
+    @app_commands.describe(url="The article's address (http or https)")
+    async def preview(self, interaction: discord.Interaction, url: app_commands.Range[str, 1, 2000]) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        article = await self.service.share(url)
+        await interaction.followup.send(
+            embed=article_embed(article, shared_by=interaction.user.display_name),
+            ephemeral=True,
+            allowed_mentions=NO_MENTIONS,
+        )
+
+
+async def setup(bot: QuorumBot) -> None:
+    await bot.add_cog(Articles(bot))

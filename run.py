@@ -58,7 +58,15 @@ async def run_bot(settings: Settings) -> None:
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop)
-        await bot.start(settings.token)
+        try:
+            await bot.start(settings.token)
+        except Exception:
+            if not stopping:
+                raise
+            # Closing while the first gateway connection is still being retried makes
+            # discord.py's reconnect loop trip over its missing websocket; we are stopping
+            # on purpose, so that is the end of the run, not a crash.
+            log.debug("the connection loop ended while stopping", exc_info=True)
         if stopping:
             await stopping[0]
     log.info("stopped")

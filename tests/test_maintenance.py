@@ -7,6 +7,8 @@ import json
 import logging
 import os
 import selectors
+import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -225,3 +227,37 @@ def test_json_logs_are_one_object_per_line_with_context():
     entry = json.loads(line)
     assert entry["message"] == "poll 7 closed" and entry["level"] == "INFO" and entry["logger"] == "quorum.polls"
     assert entry["poll_id"] == 7 and entry["guild_id"] == 42
+
+
+# ------------------------------------------------------------------------ SIGTERM
+
+
+def test_sigterm_stops_the_bot_gracefully(tmp_path, fake_discord):
+    """A real `run.py`: logged in (REST stand-in), commands synced, gateway unreachable so it
+    keeps retrying; SIGTERM must stop it cleanly with the database closed."""
+    with socket.socket() as probe:  # a port with nothing listening: the gateway never answers
+        probe.bind(("127.0.0.1", 0))
+        dead_port = probe.getsockname()[1]
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "DATABASE_", "LOG_", "DEV_"))}
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "run.py")],
+        cwd=tmp_path,
+        env={**base, "DISCORD_TOKEN": TOKEN, "DISCORD_API_BASE": fake_discord,
+             "DISCORD_GATEWAY_URL": f"ws://127.0.0.1:{dead_port}", "DATABASE_PATH": "q.sqlite3"},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not any(m == "PUT" for m, _, _ in FakeDiscord.requests) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert any(m == "PUT" for m, _, _ in FakeDiscord.requests), "the bot never got as far as syncing"
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, output[-2000:]
+    assert "shutting down: 0 interactions in flight" in output
+    assert "stopped" in output
+    with sqlite3.connect(tmp_path / "q.sqlite3") as db:  # closed cleanly, opens at once
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)

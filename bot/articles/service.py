@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from urllib.parse import urlsplit
 
 from .extract import extract_article
 from .fetch import FetchError, fetch_page
@@ -30,6 +31,17 @@ class SharedArticle:
     site_name: str | None
     image: str | None
     reading_minutes: int
+
+
+def trusted_canonical(canonical: str | None, page_url: str) -> str:
+    """The page's canonical URL if it is on the page's own host, else the page's URL.
+
+    The cache is keyed by canonical URL, and the page chooses it: a page claiming another
+    site's address as its canonical could otherwise stand in for that site's article.
+    """
+    if canonical and urlsplit(canonical).hostname == urlsplit(page_url).hostname:
+        return canonical
+    return page_url
 
 
 class ArticleService:
@@ -88,7 +100,7 @@ class ArticleService:
                 log.warning("summary model failed (%s); using the extractive summary", error)
         return SharedArticle(
             url=page.url,
-            canonical_url=article.canonical_url or page.url,
+            canonical_url=trusted_canonical(article.canonical_url, page.url),
             title=article.title,
             summary=summary,
             summary_by=summary_by,

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from bot.articles.fetch import FetchError
 from bot.articles.repository import ArticleCache
-from bot.articles.service import ArticleService
+from bot.articles.service import ArticleService, trusted_canonical
 from bot.db import Database
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "kubernetes_article.html"
@@ -63,7 +63,9 @@ async def test_share_extracts_summarises_and_caches(db, server):
     articles = service(db)
     first = await articles.share(f"{base}/article")
     assert first.title == TITLE and first.summary_by == "extractive"
-    assert first.canonical_url.startswith("https://thenewstack.io/")
+    # The fixture names thenewstack.io as canonical but was served from 127.0.0.1: another
+    # host's canonical is not trusted as the cache key.
+    assert first.canonical_url == f"{base}/article"
     again = await articles.share(f"{base}/article")
     assert again == first and hits["page"] == 1
 
@@ -101,3 +103,9 @@ async def test_private_addresses_are_refused_without_the_setting(db, server):
     with pytest.raises(FetchError):
         await articles.share(f"{base}/article")
     assert hits["page"] == 0
+
+
+def test_a_canonical_url_is_trusted_only_on_the_pages_own_host():
+    assert trusted_canonical("https://news.example/a", "https://news.example/a?utm=x") == "https://news.example/a"
+    assert trusted_canonical("https://bank.example/a", "https://evil.example/a") == "https://evil.example/a"
+    assert trusted_canonical(None, "https://news.example/a") == "https://news.example/a"

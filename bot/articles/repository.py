@@ -23,10 +23,12 @@ class ArticleCache:
         )
         return None if row is None else json.loads(row[0])
 
-    async def put(self, url: str, canonical_url: str, data: dict[str, Any], *, now: float) -> None:
+    async def put(self, url: str, canonical_url: str, data: dict[str, Any], *, max_age: float, now: float) -> None:
+        """Store an entry, and forget those older than `max_age` so the cache does not grow."""
         text = json.dumps(data, ensure_ascii=False)
 
         def store(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM articles WHERE fetched_at < ?", (now - max_age,))
             conn.execute(
                 "INSERT INTO articles (canonical_url, data, fetched_at) VALUES (?, ?, ?) "
                 "ON CONFLICT (canonical_url) DO UPDATE SET data = excluded.data, fetched_at = excluded.fetched_at",
@@ -40,11 +42,3 @@ class ArticleCache:
                 )
 
         await self.db.write(store)
-
-    async def prune(self, *, max_age: float, now: float) -> int:
-        """Forget entries older than `max_age` seconds; returns how many."""
-
-        def delete(conn: sqlite3.Connection) -> int:
-            return conn.execute("DELETE FROM articles WHERE fetched_at < ?", (now - max_age,)).rowcount
-
-        return await self.db.write(delete)

@@ -77,7 +77,7 @@ class ArticleService:
             raise FetchError(
                 f"Fetching and summarising the page took longer than {TOTAL_SECONDS:.0f} s; try again later."
             ) from None
-        await self.cache.put(url, article.canonical_url, asdict(article), now=self.clock())
+        await self.cache.put(url, article.canonical_url, asdict(article), max_age=self.max_age, now=self.clock())
         return article
 
     async def _fresh(self, url: str) -> SharedArticle:

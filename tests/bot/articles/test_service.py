@@ -109,3 +109,14 @@ def test_a_canonical_url_is_trusted_only_on_the_pages_own_host():
     assert trusted_canonical("https://news.example/a", "https://news.example/a?utm=x") == "https://news.example/a"
     assert trusted_canonical("https://bank.example/a", "https://evil.example/a") == "https://evil.example/a"
     assert trusted_canonical(None, "https://news.example/a") == "https://news.example/a"
+
+
+async def test_expired_entries_are_deleted_so_the_cache_does_not_grow(db, server):
+    base, _, _ = server
+    clock = [1_700_000_000.0]
+    articles = service(db, now=lambda: clock[0], cache_hours=1)
+    await articles.share(f"{base}/article?first")
+    clock[0] += 3601
+    await articles.share(f"{base}/article?second")
+    assert await db.fetchval("SELECT count(*) FROM articles") == 1
+    assert await db.fetchval("SELECT count(*) FROM article_urls") == 1

@@ -1,13 +1,22 @@
 """Vote-click throughput and acknowledgement latency: Quorum vs a bare discord.py bot, under SimCord.
 
-    python bench/votes.py [--members 1000] [--concurrency 50] [--rounds 5] [--profile]
+    python bench/votes.py [--members 1000] [--concurrency 50] [--pairs 4] [--rounds 3] [--profile]
 
-The bots run in this process, one after the other, each in its own SimCord `Env`, against the
-same kind of message (a 4-answer poll card with 4 buttons whose custom_ids match
-`quorum:vote:(?P<poll>\\d+):(?P<option>\\d+)`):
+Each bot runs in a fresh interpreter (this script started with `--worker KIND`), in its own
+SimCord `Env`, against the same kind of message (a 4-answer poll card with 4 buttons whose
+custom_ids match `quorum:vote:(?P<poll>\\d+):(?P<option>\\d+)`). A run is `--pairs` pairs of
+such processes, alternating which bot goes first, so neither inherits the other's heap or
+garbage-collector state and slow spells of the shared machine fall on both alike. Ratios are
+per pair (median of each process's rounds); the verdict uses the median of the pairs.
 
 * bare: a minimal `commands.Bot` with a `DynamicItem` of that template whose callback only
-  does `interaction.response.send_message("ok", ephemeral=True)`.
+  does `interaction.response.send_message("ok", ephemeral=True)`, under the rule every bot
+  of this project follows: the client's `allowed_mentions` pings nobody, so every message
+  carries `allowed_mentions` (as every Quorum message must).
+* bare-plain: the same bot without `allowed_mentions`. Reported beside the verdict: SimCord
+  keeps an `AllowedMentions` record with every stored message, and those few extra long-lived
+  objects per click are enough to bring one more full garbage collection into a round
+  (docs/performance.md shows the ablation).
 * quorum: the real `QuorumBot` (SQLite file in a temporary directory, group-commit writer,
   `synchronous=FULL`); each round votes on a new poll posted with the real `/poll create`.
 * bare+budget (a control, `--no-control` skips it): the bare answer wrapped in the pattern
@@ -16,7 +25,7 @@ same kind of message (a 4-answer poll card with 4 buttons whose custom_ids match
   SimCord, whose callback bookkeeping slows down with every live timer.
 
 Every member clicks once per round (member i clicks answer i mod 4); a warm-up round comes
-first and is not counted. Ratios use the median of the measured rounds.
+first and is not counted.
 
 How concurrency is produced. SimCord's actor verbs (`member.click`) are guarded operations: a
 second one started from another task while one runs raises `SetupError: operation overlaps
@@ -46,16 +55,18 @@ import asyncio
 import cProfile
 import gc
 import io
+import json
 import logging
 import pstats
 import re
 import shutil
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -111,10 +122,15 @@ class BudgetVote(BareVote, template=TEMPLATE):
 
 
 class BareBot(commands.Bot):
-    def __init__(self, item: type[discord.ui.DynamicItem[Any]] = BareVote) -> None:
+    def __init__(self, item: type[discord.ui.DynamicItem[Any]] = BareVote, *, mentions: bool = True) -> None:
         intents = discord.Intents.none()
         intents.guilds = True  # the same intents as Quorum
-        super().__init__(command_prefix=commands.when_mentioned, help_command=None, intents=intents)
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            help_command=None,
+            intents=intents,
+            allowed_mentions=discord.AllowedMentions.none() if mentions else None,
+        )
         self.item = item
 
     async def setup_hook(self) -> None:
@@ -427,7 +443,7 @@ async def run_bot(kind: str, args: argparse.Namespace, db_dir: Path) -> tuple[li
     if kind == "quorum":
         bot = QuorumBot(Settings(token=None, database_path=db_dir / "quorum.sqlite3"), clock=clock)
     else:
-        bot = BareBot(BudgetVote if kind == "bare+budget" else BareVote)
+        bot = BareBot(BudgetVote if kind == "bare+budget" else BareVote, mentions=kind != "bare-plain")
     env = Env(bot, settle_timeout=30.0)
     clock.env = env
     guild = env.create_guild("Bench")
@@ -532,13 +548,52 @@ async def run_bot(kind: str, args: argparse.Namespace, db_dir: Path) -> tuple[li
 # ---------------------------------------------------------------- main
 
 
+ROUNDS_MARK = "@@quorum-bench-rounds@@ "
+
+
+def worker_main(args: argparse.Namespace) -> int:
+    """Run one bot in this process and hand its rounds to the parent as one JSON line."""
+    logging.basicConfig(level=logging.WARNING)
+    db_dir = Path(tempfile.mkdtemp(prefix="quorum-bench-", dir=args.db_dir))
+    try:
+        rounds, notes = asyncio.run(run_bot(args.worker, args, db_dir))
+    finally:
+        shutil.rmtree(db_dir, ignore_errors=True)
+    print(ROUNDS_MARK + json.dumps({"rounds": [asdict(r) for r in rounds], "notes": notes}), flush=True)
+    return 0
+
+
+def run_isolated(kind: str, args: argparse.Namespace, *, profile: bool) -> tuple[list[Round], list[str]]:
+    """One bot in a fresh interpreter: neither bot inherits the other's heap or GC state."""
+    command = [
+        sys.executable, str(Path(__file__).resolve()), "--worker", kind,
+        "--members", str(args.members), "--concurrency", str(args.concurrency),
+        "--rounds", str(args.rounds), "--warmup", str(args.warmup), "--top", str(args.top),
+        *(["--profile"] if profile else []), *([] if args.freeze else ["--no-freeze"]),
+        *(["--db-dir", str(args.db_dir)] if args.db_dir else []),
+    ]
+    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True)
+    payload = None
+    for line in done.stdout.splitlines():
+        if line.startswith(ROUNDS_MARK):
+            payload = json.loads(line[len(ROUNDS_MARK):])
+        else:
+            print(line)  # profiles and anything else the worker printed
+    if payload is None:
+        raise RuntimeError(f"the {kind} worker printed no rounds")
+    return [Round(**r) for r in payload["rounds"]], payload["notes"]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--members", type=int, default=1000, help="members, each clicking once per round")
     parser.add_argument("--concurrency", type=int, default=50, help="clicks in flight at once")
-    parser.add_argument("--rounds", type=int, default=5, help="measured rounds per bot (new poll each)")
+    parser.add_argument("--rounds", type=int, default=3, help="measured rounds per bot process (new poll each)")
+    parser.add_argument("--pairs", type=int, default=4,
+                        help="bare/quorum process pairs, alternating which goes first")
     parser.add_argument("--warmup", type=int, default=100, help="clicks of an unmeasured first round")
-    parser.add_argument("--profile", action="store_true", help="add one cProfile'd round per bot (not in figures)")
+    parser.add_argument("--profile", action="store_true",
+                        help="add one cProfile'd round per bot in the first pair (not in figures)")
     parser.add_argument("--no-control", dest="control", action="store_false",
                         help="skip the bare+budget control bot (bare answer inside a per-click wait_for)")
     parser.add_argument("--no-freeze", dest="freeze", action="store_false",
@@ -546,23 +601,41 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=30, help="profile lines to print")
     parser.add_argument("--db-dir", type=Path, default=None,
                         help="where Quorum's SQLite file goes (default: a temp dir)")
+    parser.add_argument("--worker", choices=("bare", "bare-plain", "quorum", "bare+budget"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.warmup = max(1, min(args.warmup, args.members))
-    logging.basicConfig(level=logging.WARNING)
+    if args.worker:
+        return worker_main(args)
 
-    db_dir = Path(tempfile.mkdtemp(prefix="quorum-bench-", dir=args.db_dir))
-    print("\n".join(machine_lines(db_dir)))
-    print(f"run     : {args.members} members x 1 click, concurrency {args.concurrency}, {args.rounds} rounds per bot, "
-          f"gc.freeze() before rounds: {args.freeze}")
+    print("\n".join(machine_lines(Path(tempfile.gettempdir()) if args.db_dir is None else args.db_dir)))
+    print(f"run     : {args.members} members x 1 click, concurrency {args.concurrency}, {args.pairs} pairs of "
+          f"processes x {args.rounds} rounds per bot, gc.freeze() before rounds: {args.freeze}")
     all_rounds: list[Round] = []
     notes: list[str] = []
-    try:
-        for kind in ("bare", "quorum", *(["bare+budget"] if args.control else [])):
-            rounds, bot_notes = asyncio.run(run_bot(kind, args, db_dir))
+    pair_ratios: list[tuple[int, str, float, float, float, float]] = []
+    orders = (("bare", "quorum", "bare-plain"), ("quorum", "bare-plain", "bare"), ("bare-plain", "bare", "quorum"))
+    for pair in range(1, args.pairs + 1):
+        order = orders[(pair - 1) % len(orders)]
+        by_kind: dict[str, list[Round]] = {}
+        for kind in order:
+            rounds, bot_notes = run_isolated(kind, args, profile=args.profile and pair == 1)
+            for r in rounds:
+                r.label = f"p{pair} {r.label}"
             all_rounds += rounds
             notes += bot_notes
-    finally:
-        shutil.rmtree(db_dir, ignore_errors=True)
+            by_kind[kind] = [r for r in rounds if " round" in r.label]
+        b, q, plain = by_kind["bare"], by_kind["quorum"], by_kind["bare-plain"]
+        pair_ratios.append((
+            pair, ", ".join(order),
+            median([r.rate for r in q]) / median([r.rate for r in b]),
+            median([r.p99 for r in q]) / median([r.p99 for r in b]),
+            median([r.rate for r in q]) / median([r.rate for r in plain]),
+            median([r.p99 for r in q]) / median([r.p99 for r in plain]),
+        ))
+    if args.control:
+        rounds, bot_notes = run_isolated("bare+budget", args, profile=False)
+        all_rounds += rounds
+        notes += bot_notes
 
     rows = []
     for r in all_rounds:
@@ -582,31 +655,44 @@ def main(argv: list[str] | None = None) -> int:
         print(note)
 
     def measured(bot: str) -> list[Round]:
-        return [r for r in all_rounds if r.bot == bot and r.label.startswith("round")]
+        return [r for r in all_rounds if r.bot == bot and " round" in r.label]
 
     bare, quorum, control = measured("bare"), measured("quorum"), measured("bare+budget")
-    b_rate, q_rate = median([r.rate for r in bare]), median([r.rate for r in quorum])
-    b_p50, q_p50 = median([r.p50 for r in bare]), median([r.p50 for r in quorum])
-    b_p99, q_p99 = median([r.p99 for r in bare]), median([r.p99 for r in quorum])
+    plain = measured("bare-plain")
     print()
-    print("Median of the measured rounds:")
+    print("Median of all measured rounds:")
     print(table(
         ["", "votes/s", "p50 ms", "p99 ms"],
         [
-            ["bare", f"{b_rate:,.0f}", f"{b_p50 * 1000:.1f}", f"{b_p99 * 1000:.1f}"],
-            ["quorum", f"{q_rate:,.0f}", f"{q_p50 * 1000:.1f}", f"{q_p99 * 1000:.1f}"],
-            *(
-                [["bare+budget (control)", f"{median([r.rate for r in control]):,.0f}",
-                  f"{median([r.p50 for r in control]) * 1000:.1f}", f"{median([r.p99 for r in control]) * 1000:.1f}"]]
-                if control else []
-            ),
+            [name, f"{median([r.rate for r in rs]):,.0f}", f"{median([r.p50 for r in rs]) * 1000:.1f}",
+             f"{median([r.p99 for r in rs]) * 1000:.1f}"]
+            for name, rs in (
+                ("bare", bare), ("bare-plain", plain), ("quorum", quorum), ("bare+budget (control)", control)
+            )
+            if rs
         ],
     ))
-    throughput_ratio, p99_ratio = q_rate / b_rate, q_p99 / b_p99
     print()
-    print(f"Quorum/bare throughput: {throughput_ratio:.2f}x   (target >= 0.80x: "
-          f"{'met' if throughput_ratio >= 0.8 else 'NOT met'})")
-    print(f"Quorum/bare p99:        {p99_ratio:.2f}x   (target <= 2.00x: {'met' if p99_ratio <= 2.0 else 'NOT met'})")
+    print("Quorum/bare per pair (median of each process's rounds):")
+    print(table(
+        ["pair", "order", "throughput", "p99", "vs bare-plain: throughput", "p99"],
+        [[str(p), order, f"{t:.2f}x", f"{tail:.2f}x", f"{pt:.2f}x", f"{ptail:.2f}x"]
+         for p, order, t, tail, pt, ptail in pair_ratios],
+    ))
+
+    def summary(index: int) -> tuple[float, str]:
+        values = [ratios[index] for ratios in pair_ratios]
+        return median(values), f"range {min(values):.2f}-{max(values):.2f}"
+
+    (throughput_ratio, spread_t), (p99_ratio, spread_l) = summary(2), summary(3)
+    (plain_t, plain_spread_t), (plain_l, plain_spread_l) = summary(4), summary(5)
+    print()
+    print(f"Quorum/bare throughput: {throughput_ratio:.2f}x median of pairs ({spread_t})   "
+          f"(target >= 0.80x: {'met' if throughput_ratio >= 0.8 else 'NOT met'})")
+    print(f"Quorum/bare p99:        {p99_ratio:.2f}x median of pairs ({spread_l})   "
+          f"(target <= 2.00x: {'met' if p99_ratio <= 2.0 else 'NOT met'})")
+    print(f"Against bare-plain (no allowed_mentions): throughput {plain_t:.2f}x ({plain_spread_t}), "
+          f"p99 {plain_l:.2f}x ({plain_spread_l})")
     lost = sum(r.lost for r in all_rounds)
     mismatches = sum(1 for r in all_rounds if r.extra.get("db_check") == "MISMATCH")
     if lost or mismatches:

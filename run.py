@@ -47,7 +47,7 @@ async def run_bot(settings: Settings) -> None:
     from bot.client import QuorumBot
 
     assert settings.token is not None
-    async with QuorumBot(settings) as bot:
+    async with QuorumBot(settings, freeze_heap=True) as bot:
         loop = asyncio.get_running_loop()
         stopping: list[asyncio.Task[None]] = []
 

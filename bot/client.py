@@ -15,6 +15,8 @@ from discord.ext import commands
 
 from .config import Settings
 from .db import Database
+from .heap import freeze_startup_heap
+from .polls.chart import load_matplotlib
 from .polls.repository import PollRepository
 from .polls.service import Clock, PollService
 from .tree import NO_MENTIONS, QuorumTree
@@ -43,7 +45,14 @@ def intents() -> discord.Intents:
 
 
 class QuorumBot(commands.Bot):
-    def __init__(self, settings: Settings, *, clock: Clock = time.time, sync_on_start: bool = True) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock = time.time,
+        sync_on_start: bool = True,
+        freeze_heap: bool = False,
+    ) -> None:
         super().__init__(
             command_prefix=commands.when_mentioned,
             help_command=None,
@@ -57,6 +66,8 @@ class QuorumBot(commands.Bot):
         self._polls: PollService | None = None
         self.synced_commands = False
         self.sync_on_start = sync_on_start
+        # Only for the long-running bot (`run.py run`): freezing is process-wide and permanent.
+        self.freeze_heap = freeze_heap
         self.accepting = True  # False once shutting down: clicks get "try again shortly"
         self._in_flight = 0
         self._idle = asyncio.Event()
@@ -83,6 +94,9 @@ class QuorumBot(commands.Bot):
                 raise
         if self.sync_on_start:
             await self.sync_commands_if_changed()
+        if self.freeze_heap:
+            load_matplotlib()  # the first announcement would import it anyway
+            log.info("froze %d startup objects out of the garbage collector's scans", freeze_startup_heap())
 
     async def close(self) -> None:
         try:

@@ -1,24 +1,27 @@
 """Vote-click throughput and acknowledgement latency: Quorum vs a bare discord.py bot, under SimCord.
 
-    python bench/votes.py [--members 1000] [--concurrency 50] [--pairs 4] [--rounds 3] [--profile]
+    python bench/votes.py [--members 1000] [--concurrency 50] [--sets 6] [--rounds 3] [--ablation] [--profile]
 
 Each bot runs in a fresh interpreter (this script started with `--worker KIND`), in its own
 SimCord `Env`, against the same kind of message (a 4-answer poll card with 4 buttons whose
-custom_ids match `quorum:vote:(?P<poll>\\d+):(?P<option>\\d+)`). A run is `--pairs` pairs of
-such processes, alternating which bot goes first, so neither inherits the other's heap or
-garbage-collector state and slow spells of the shared machine fall on both alike. Ratios are
-per pair (median of each process's rounds); the verdict uses the median of the pairs.
+custom_ids match `quorum:vote:(?P<poll>\\d+):(?P<option>\\d+)`). A run is `--sets` sets of one
+process per bot; the order changes from set to set (6 sets run all orders of the 3 bots), so
+no bot inherits another's heap or garbage-collector state and slow spells of the shared
+machine fall on all alike. Ratios are per set (median of each process's rounds); the verdicts
+use the median of the sets, against both baselines:
 
 * bare: a minimal `commands.Bot` with a `DynamicItem` of that template whose callback only
   does `interaction.response.send_message("ok", ephemeral=True)`, under the rule every bot
   of this project follows: the client's `allowed_mentions` pings nobody, so every message
   carries `allowed_mentions` (as every Quorum message must).
-* bare-plain: the same bot without `allowed_mentions`. Reported beside the verdict: SimCord
-  keeps an `AllowedMentions` record with every stored message, and those few extra long-lived
-  objects per click are enough to bring one more full garbage collection into a round
-  (docs/performance.md shows the ablation).
+* bare-plain: the same bot without `allowed_mentions`. For an explicit `allowed_mentions`,
+  SimCord stores two extra (empty) frozensets with every message it keeps. Those few
+  long-lived objects per click can bring one more full garbage collection into a round, so
+  the two baselines can differ by more than the work per click does (docs/performance.md).
 * quorum: the real `QuorumBot` (SQLite file in a temporary directory, group-commit writer,
   `synchronous=FULL`); each round votes on a new poll posted with the real `/poll create`.
+* quorum-ack (`--ablation` only): QuorumBot whose vote button only answers "ok": Quorum's
+  process and messages without its vote path.
 * bare+budget (a control, `--no-control` skips it): the bare answer wrapped in the pattern
   Quorum's `handle_vote` used (until commit 96454dc) to keep within Discord's 3 s: a task, a
   shield and a 2 s `asyncio.wait_for` per click. It shows what a per-click timer costs under
@@ -83,6 +86,7 @@ from simcord.interactions import base_payload
 
 from bot.client import QuorumBot
 from bot.config import Settings
+from cogs._ui import VoteButton
 
 TEMPLATE = r"quorum:vote:(?P<poll>\d+):(?P<option>\d+)"
 QUESTION = "Where should the team offsite be this year?"
@@ -440,8 +444,11 @@ def print_profile(profiler: cProfile.Profile, title: str, limit: int) -> None:
 async def run_bot(kind: str, args: argparse.Namespace, db_dir: Path) -> tuple[list[Round], list[str]]:
     clock = SimClock()
     bot: commands.Bot
-    if kind == "quorum":
+    if kind in ("quorum", "quorum-ack"):
         bot = QuorumBot(Settings(token=None, database_path=db_dir / "quorum.sqlite3"), clock=clock)
+        if kind == "quorum-ack":
+            # Ablation: this worker process's VoteButton answers like the bare bot's does.
+            VoteButton.callback = BareVote.callback  # type: ignore[method-assign]
     else:
         bot = BareBot(BudgetVote if kind == "bare+budget" else BareVote, mentions=kind != "bare-plain")
     env = Env(bot, settle_timeout=30.0)
@@ -482,8 +489,9 @@ async def run_bot(kind: str, args: argparse.Namespace, db_dir: Path) -> tuple[li
                 # the transcript) out of the collector's scans; the round's own garbage is still
                 # collected as usual.
                 gc.freeze()
-            timer = DbTimer(bot) if args.profile and label == "profiled" and isinstance(bot, QuorumBot) else None
-            stats_before = (bot.db.stats.transactions, bot.db.stats.writes) if isinstance(bot, QuorumBot) else None
+            votes_stored = kind == "quorum"
+            timer = DbTimer(bot) if args.profile and label == "profiled" and votes_stored else None
+            stats_before = (bot.db.stats.transactions, bot.db.stats.writes) if votes_stored else None
             profiler = cProfile.Profile() if label == "profiled" else None
             if profiler:
                 profiler.enable()
@@ -497,7 +505,7 @@ async def run_bot(kind: str, args: argparse.Namespace, db_dir: Path) -> tuple[li
             result.extra["gc_ms"] = "/".join(f"{t * 1000:.0f}" for t in pauses.totals)
             # Let the bot finish what the clicks started (Quorum: the delayed message edit).
             await env.advance_time(6)
-            if isinstance(bot, QuorumBot):
+            if votes_stored:
                 assert stats_before is not None
                 tx = bot.db.stats.transactions - stats_before[0]
                 writes = bot.db.stats.writes - stats_before[1]
@@ -551,6 +559,24 @@ async def run_bot(kind: str, args: argparse.Namespace, db_dir: Path) -> tuple[li
 ROUNDS_MARK = "@@quorum-bench-rounds@@ "
 
 
+KINDS = ("bare", "quorum", "bare-plain")
+
+
+def set_order(kinds: tuple[str, ...], number: int) -> tuple[str, ...]:
+    """Set n runs the bots rotated by n, reversed every other cycle: with 3 bots, 6 sets run
+    all 6 orders, and every bot runs in every position equally often."""
+    shift = (number - 1) % len(kinds)
+    order = kinds[shift:] + kinds[:shift]
+    return order[::-1] if (number - 1) // len(kinds) % 2 else order
+
+
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def worker_main(args: argparse.Namespace) -> int:
     """Run one bot in this process and hand its rounds to the parent as one JSON line."""
     logging.basicConfig(level=logging.WARNING)
@@ -572,7 +598,11 @@ def run_isolated(kind: str, args: argparse.Namespace, *, profile: bool) -> tuple
         *(["--profile"] if profile else []), *([] if args.freeze else ["--no-freeze"]),
         *(["--db-dir", str(args.db_dir)] if args.db_dir else []),
     ]
-    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True)
+    try:
+        done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True)
+    except subprocess.CalledProcessError as error:
+        print(error.stdout)  # what the worker printed before failing (its traceback is on stderr)
+        raise
     payload = None
     for line in done.stdout.splitlines():
         if line.startswith(ROUNDS_MARK):
@@ -589,11 +619,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--members", type=int, default=1000, help="members, each clicking once per round")
     parser.add_argument("--concurrency", type=int, default=50, help="clicks in flight at once")
     parser.add_argument("--rounds", type=int, default=3, help="measured rounds per bot process (new poll each)")
-    parser.add_argument("--pairs", type=int, default=4,
-                        help="bare/quorum process pairs, alternating which goes first")
+    parser.add_argument("--sets", type=positive, default=6,
+                        help="sets of one process per bot; successive sets run the bots in every order "
+                             "(6 sets cover all orders of 3 bots)")
+    parser.add_argument("--ablation", action="store_true",
+                        help="add quorum-ack to every set: QuorumBot whose button only answers 'ok' "
+                             "(Quorum's process and messages without its vote path)")
     parser.add_argument("--warmup", type=int, default=100, help="clicks of an unmeasured first round")
     parser.add_argument("--profile", action="store_true",
-                        help="add one cProfile'd round per bot in the first pair (not in figures)")
+                        help="add one cProfile'd round per bot in the first set (not in figures)")
     parser.add_argument("--no-control", dest="control", action="store_false",
                         help="skip the bare+budget control bot (bare answer inside a per-click wait_for)")
     parser.add_argument("--no-freeze", dest="freeze", action="store_false",
@@ -601,32 +635,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=30, help="profile lines to print")
     parser.add_argument("--db-dir", type=Path, default=None,
                         help="where Quorum's SQLite file goes (default: a temp dir)")
-    parser.add_argument("--worker", choices=("bare", "bare-plain", "quorum", "bare+budget"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=(*KINDS, "quorum-ack", "bare+budget"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.warmup = max(1, min(args.warmup, args.members))
     if args.worker:
         return worker_main(args)
 
     print("\n".join(machine_lines(Path(tempfile.gettempdir()) if args.db_dir is None else args.db_dir)))
-    print(f"run     : {args.members} members x 1 click, concurrency {args.concurrency}, {args.pairs} pairs of "
-          f"processes x {args.rounds} rounds per bot, gc.freeze() before rounds: {args.freeze}")
+    kinds = (*KINDS, *(["quorum-ack"] if args.ablation else []))
+    print(f"run     : {args.members} members x 1 click, concurrency {args.concurrency}, {args.sets} sets of "
+          f"{len(kinds)} processes (one per bot, order changing per set) x {args.rounds} rounds, "
+          f"gc.freeze() before rounds: {args.freeze}")
     all_rounds: list[Round] = []
     notes: list[str] = []
-    pair_ratios: list[tuple[int, str, float, float, float, float]] = []
-    orders = (("bare", "quorum", "bare-plain"), ("quorum", "bare-plain", "bare"), ("bare-plain", "bare", "quorum"))
-    for pair in range(1, args.pairs + 1):
-        order = orders[(pair - 1) % len(orders)]
+    set_ratios: list[tuple[int, str, float, float, float, float]] = []
+    for number in range(1, args.sets + 1):
+        order = set_order(kinds, number)
         by_kind: dict[str, list[Round]] = {}
         for kind in order:
-            rounds, bot_notes = run_isolated(kind, args, profile=args.profile and pair == 1)
+            rounds, bot_notes = run_isolated(kind, args, profile=args.profile and number == 1)
             for r in rounds:
-                r.label = f"p{pair} {r.label}"
+                r.label = f"s{number} {r.label}"
             all_rounds += rounds
             notes += bot_notes
             by_kind[kind] = [r for r in rounds if " round" in r.label]
         b, q, plain = by_kind["bare"], by_kind["quorum"], by_kind["bare-plain"]
-        pair_ratios.append((
-            pair, ", ".join(order),
+        set_ratios.append((
+            number, ", ".join(order),
             median([r.rate for r in q]) / median([r.rate for r in b]),
             median([r.p99 for r in q]) / median([r.p99 for r in b]),
             median([r.rate for r in q]) / median([r.rate for r in plain]),
@@ -634,6 +669,8 @@ def main(argv: list[str] | None = None) -> int:
         ))
     if args.control:
         rounds, bot_notes = run_isolated("bare+budget", args, profile=False)
+        for r in rounds:
+            r.label = f"ctl {r.label}"
         all_rounds += rounds
         notes += bot_notes
 
@@ -667,32 +704,39 @@ def main(argv: list[str] | None = None) -> int:
             [name, f"{median([r.rate for r in rs]):,.0f}", f"{median([r.p50 for r in rs]) * 1000:.1f}",
              f"{median([r.p99 for r in rs]) * 1000:.1f}"]
             for name, rs in (
-                ("bare", bare), ("bare-plain", plain), ("quorum", quorum), ("bare+budget (control)", control)
+                ("bare", bare), ("bare-plain", plain), ("quorum", quorum),
+                ("quorum-ack (ablation)", measured("quorum-ack")), ("bare+budget (control)", control),
             )
             if rs
         ],
     ))
     print()
-    print("Quorum/bare per pair (median of each process's rounds):")
+    print("Quorum's ratios per set (median of each process's rounds):")
     print(table(
-        ["pair", "order", "throughput", "p99", "vs bare-plain: throughput", "p99"],
-        [[str(p), order, f"{t:.2f}x", f"{tail:.2f}x", f"{pt:.2f}x", f"{ptail:.2f}x"]
-         for p, order, t, tail, pt, ptail in pair_ratios],
+        ["set", "order", "vs bare: throughput", "p99", "vs bare-plain: throughput", "p99"],
+        [[str(n), order, f"{t:.2f}x", f"{tail:.2f}x", f"{pt:.2f}x", f"{ptail:.2f}x"]
+         for n, order, t, tail, pt, ptail in set_ratios],
     ))
 
-    def summary(index: int) -> tuple[float, str]:
-        values = [ratios[index] for ratios in pair_ratios]
-        return median(values), f"range {min(values):.2f}-{max(values):.2f}"
+    def summary(index: int) -> str:
+        values = [ratios[index] for ratios in set_ratios]
+        return f"{median(values):.2f}x (sets {min(values):.2f}-{max(values):.2f})"
 
-    (throughput_ratio, spread_t), (p99_ratio, spread_l) = summary(2), summary(3)
-    (plain_t, plain_spread_t), (plain_l, plain_spread_l) = summary(4), summary(5)
+    def verdict(index: int, target: float, higher_is_better: bool) -> str:
+        value = median([ratios[index] for ratios in set_ratios])
+        return "met" if (value >= target if higher_is_better else value <= target) else "NOT met"
+
     print()
-    print(f"Quorum/bare throughput: {throughput_ratio:.2f}x median of pairs ({spread_t})   "
-          f"(target >= 0.80x: {'met' if throughput_ratio >= 0.8 else 'NOT met'})")
-    print(f"Quorum/bare p99:        {p99_ratio:.2f}x median of pairs ({spread_l})   "
-          f"(target <= 2.00x: {'met' if p99_ratio <= 2.0 else 'NOT met'})")
-    print(f"Against bare-plain (no allowed_mentions): throughput {plain_t:.2f}x ({plain_spread_t}), "
-          f"p99 {plain_l:.2f}x ({plain_spread_l})")
+    print("Targets: throughput >= 0.80x, p99 <= 2.00x, median of the sets. Both baselines:")
+    print(table(
+        ["Quorum against", "throughput", "", "p99", ""],
+        [
+            ["bare (allowed_mentions, like every Quorum message)", summary(2), verdict(2, 0.8, True),
+             summary(3), verdict(3, 2.0, False)],
+            ["bare-plain (no allowed_mentions)", summary(4), verdict(4, 0.8, True),
+             summary(5), verdict(5, 2.0, False)],
+        ],
+    ))
     lost = sum(r.lost for r in all_rounds)
     mismatches = sum(1 for r in all_rounds if r.extra.get("db_check") == "MISMATCH")
     if lost or mismatches:

@@ -49,48 +49,57 @@ def _nonce(poll: Poll) -> str:
 class AckWatchdog:
     """Defers any click not answered within ACK_BUDGET, so Discord's 3 s limit is never missed.
 
-    One timer task watches every click in flight (a per-click `wait_for` timer measurably
-    slowed voting under load). The click's lock keeps the watchdog's defer and the handler's
-    reply from racing: whichever answers second sees the interaction answered.
+    One timer (`loop.call_at`) serves every click in flight and is re-armed for the oldest; a
+    click costs two dict operations, with no task, lock or timer of its own (per-click timers
+    measurably slowed voting under load). Each click is either claimed by its handler or taken
+    by the watchdog, never both: both steps are synchronous, so they cannot interleave.
     """
 
     def __init__(self) -> None:
-        self._watched: dict[discord.Interaction, tuple[float, asyncio.Lock]] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._watched: dict[discord.Interaction, float] = {}  # insertion order = deadline order
+        self._deferrals: dict[discord.Interaction, asyncio.Task[None]] = {}
+        self._timer: asyncio.TimerHandle | None = None
 
-    def watch(self, interaction: discord.Interaction) -> asyncio.Lock:
-        lock = asyncio.Lock()
-        self._watched[interaction] = (asyncio.get_running_loop().time() + ACK_BUDGET, lock)
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="quorum-ack-watchdog")
-        return lock
-
-    def release(self, interaction: discord.Interaction) -> None:
-        self._watched.pop(interaction, None)
-        if not self._watched and self._task is not None:
-            self._task.cancel()  # nothing to watch: no timer left waiting
-            self._task = None
-
-    async def _run(self) -> None:
+    def watch(self, interaction: discord.Interaction) -> None:
         loop = asyncio.get_running_loop()
+        deadline = self._watched[interaction] = loop.time() + ACK_BUDGET
+        if self._timer is None:
+            self._timer = loop.call_at(deadline, self._expire)
+
+    def claim(self, interaction: discord.Interaction) -> asyncio.Task[None] | None:
+        """Called right before the handler answers. None: answer now, the watchdog will not touch
+        this click. A task: the watchdog is deferring it; await the task, then follow up."""
+        if self._watched.pop(interaction, None) is not None:
+            if not self._watched and self._timer is not None:
+                self._timer.cancel()  # nothing left to watch: no timer left waiting
+                self._timer = None
+            return None
+        return self._deferrals.pop(interaction, None)
+
+    def _expire(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._timer = None
+        now = loop.time()
         while self._watched:
-            # Same budget for every click, so insertion order is deadline order.
-            interaction, (deadline, lock) = next(iter(self._watched.items()))
-            if deadline > loop.time():
-                await asyncio.sleep(deadline - loop.time())
-                continue
-            self._watched.pop(interaction, None)
-            async with lock:
-                if not interaction.response.is_done():
-                    try:
-                        await interaction.response.defer(ephemeral=True, thinking=True)
-                    except discord.HTTPException:
-                        log.warning("could not defer a slow click", exc_info=True)
+            interaction, deadline = next(iter(self._watched.items()))
+            if deadline > now:
+                self._timer = loop.call_at(deadline, self._expire)
+                return
+            del self._watched[interaction]
+            self._deferrals[interaction] = loop.create_task(self._defer(interaction), name="quorum-ack-defer")
+
+    async def _defer(self, interaction: discord.Interaction) -> None:
+        try:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+        except discord.HTTPException:
+            log.warning("could not defer a slow click", exc_info=True)
 
     def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self._watched.clear()
+        self._deferrals.clear()
 
 
 class MessageRefresher:
@@ -212,22 +221,28 @@ class Polls(commands.Cog):
         try:
             member = interaction.user
             role_ids = [r.id for r in member.roles] if isinstance(member, discord.Member) else []
-            lock = self.watchdog.watch(interaction)
+            self.watchdog.watch(interaction)
             try:
                 poll, outcome = await self.service.vote(poll_id, option, user_id=member.id, role_ids=role_ids)
             except Exception as error:
-                async with lock:
-                    await report_error(interaction, error)
+                await self._take_back_from_watchdog(interaction)
+                await report_error(interaction, error)
                 return
             text = vote_confirmation(poll, outcome.change.value, outcome.option, outcome.choices)
-            async with lock:
-                # Answered only now, after the vote committed (a follow-up if the watchdog deferred).
-                await send_ephemeral(interaction, text)
+            # Answered only now, after the vote committed (a follow-up if the watchdog deferred).
+            await self._take_back_from_watchdog(interaction)
+            await send_ephemeral(interaction, text)
             self.refresher.request(poll.id)
         except Exception as error:
             await report_error(interaction, error)
         finally:
-            self.watchdog.release(interaction)
+            self.watchdog.claim(interaction)  # a click that failed early is no longer watched
+
+    async def _take_back_from_watchdog(self, interaction: discord.Interaction) -> None:
+        """Take the click back from the watchdog; if it is deferring it, wait until it has."""
+        deferral = self.watchdog.claim(interaction)
+        if deferral is not None:
+            await deferral
 
     # ================================================================ rendering
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import sys
+import weakref
 
 import pytest
 from simcord import Env
@@ -25,11 +26,16 @@ def test_freezing_moves_the_live_heap_out_of_the_collectors_scans(unfrozen):
     frozen = freeze_startup_heap()
     assert frozen == gc.get_freeze_count() > 1000
     assert not any(o is survivor for o in gc.get_objects())  # no generation scans it any more
-    # Objects made afterwards are collected as usual.
-    cycle: list[object] = []
-    cycle.append(cycle)
-    del cycle
-    assert gc.collect() >= 1
+    # Objects made afterwards are collected as usual: a cycle made now is freed.
+    class Node:
+        pass
+
+    node = Node()
+    node.self = node
+    alive = weakref.ref(node)
+    del node
+    gc.collect()
+    assert alive() is None
 
 
 async def test_the_long_running_bot_preloads_matplotlib_and_freezes_after_setup(settings, unfrozen, caplog):
@@ -56,3 +62,23 @@ async def test_bots_built_for_tests_do_not_freeze(env):
     # (No `unfrozen` here: it would thaw whatever this bot froze before the check.)
     assert env.bot.freeze_heap is False
     assert gc.get_freeze_count() == 0
+
+
+async def test_run_builds_the_bot_that_freezes(monkeypatch):
+    import run
+    from bot.config import Settings
+
+    built: dict[str, object] = {}
+
+    class Stop(Exception):
+        pass
+
+    class Recorder:
+        def __init__(self, settings, **options):
+            built.update(options)
+            raise Stop
+
+    monkeypatch.setattr("bot.client.QuorumBot", Recorder)
+    with pytest.raises(Stop):
+        await run.run_bot(Settings(token="x" * 70, database_path=None))  # type: ignore[arg-type]
+    assert built.get("freeze_heap") is True

@@ -191,6 +191,7 @@ async def click_in_batches(world, message, clicks) -> None:
     waits in real time for a sleep that ends within its settle timeout (3 s here), so clicks
     must never run into that window. After 11 quiet seconds the first click edits at once and
     the next edit is a full 5 s away: 5 clicks leave 2 s of real time to spare (~0.25 s used).
+    Past an hour of virtual time the refresher waits 60 s instead: keep tests well below that.
     """
     for n, (member, option) in enumerate(clicks, start=1):
         await member.click(message, custom_id=f"quorum:vote:1:{option}")

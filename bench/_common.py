@@ -8,6 +8,7 @@ import statistics
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 import discord
@@ -147,3 +148,23 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     lines = [fmt(cells[0]), "  ".join("-" * w for w in widths)]
     lines.extend(fmt(r) for r in cells[1:])
     return "\n".join(lines)
+
+
+def set_order(kinds: tuple[str, ...], number: int) -> tuple[str, ...]:
+    """Set n runs the bots rotated by n, reversed every other cycle: with 3 bots, 6 sets run
+    all 6 orders, and every bot runs in every position equally often."""
+    shift = (number - 1) % len(kinds)
+    order = kinds[shift:] + kinds[:shift]
+    return order[::-1] if (number - 1) // len(kinds) % 2 else order
+
+
+def set_ratios(number: int, order: Sequence[str], by_kind: dict[str, list[Any]]) -> tuple[int, str, float, ...]:
+    """Quorum's throughput and p99 ratios in one set, against bare then bare-plain (medians of
+    each process's rounds; rounds have `rate` and `p99`)."""
+    q = by_kind["quorum"]
+    ratios: list[float] = []
+    for baseline in ("bare", "bare-plain"):
+        b = by_kind[baseline]
+        ratios.append(median([r.rate for r in q]) / median([r.rate for r in b]))
+        ratios.append(median([r.p99 for r in q]) / median([r.p99 for r in b]))
+    return (number, ", ".join(order), *ratios)

@@ -1,4 +1,5 @@
-"""The bare bot of `bench/votes_loopback.py`, as a real process: answers every vote button with
+"""The bare bot of both vote benchmarks (`bench/votes.py` imports it; `bench/votes_loopback.py`
+runs this file as a real process): answers every vote button with
 an ephemeral "ok" and nothing else. `--plain` leaves out `allowed_mentions` (see votes.py).
 
 Reads DISCORD_TOKEN, DISCORD_API_BASE and DISCORD_GATEWAY_URL like Quorum does.
@@ -33,7 +34,7 @@ class BareVote(discord.ui.DynamicItem[discord.ui.Button[Any]], template=TEMPLATE
 
 
 class BareBot(commands.Bot):
-    def __init__(self, *, mentions: bool) -> None:
+    def __init__(self, item: type[discord.ui.DynamicItem[Any]] = BareVote, *, mentions: bool = True) -> None:
         intents = discord.Intents.none()
         intents.guilds = True  # the same intents as Quorum
         super().__init__(
@@ -42,9 +43,10 @@ class BareBot(commands.Bot):
             intents=intents,
             allowed_mentions=discord.AllowedMentions.none() if mentions else None,
         )
+        self.item = item
 
     async def setup_hook(self) -> None:
-        self.add_dynamic_items(BareVote)
+        self.add_dynamic_items(self.item)
 
 
 def main() -> None:

@@ -61,7 +61,6 @@ import io
 import json
 import logging
 import pstats
-import re
 import shutil
 import sqlite3
 import subprocess
@@ -74,8 +73,9 @@ from pathlib import Path
 from typing import Any
 
 import discord
-from _common import SimClock, machine_lines, median, percentile, table
+from _common import SimClock, machine_lines, median, percentile, set_order, set_ratios, table
 from discord.ext import commands
+from loopback_bare import TEMPLATE, BareBot, BareVote
 from simcord import Env
 from simcord._settlement import _active_callbacks
 from simcord.actors import _check_actor_channel, _find_component, _visible_message
@@ -88,27 +88,12 @@ from bot.client import QuorumBot
 from bot.config import Settings
 from cogs._ui import VoteButton
 
-TEMPLATE = r"quorum:vote:(?P<poll>\d+):(?P<option>\d+)"
 QUESTION = "Where should the team offsite be this year?"
 OPTIONS = ("Lisbon", "Kraków", "Valencia", "Tallinn")
 ACK_TIMEOUT = 30.0  # a click not acknowledged by then counts as lost (Discord gives up after 3 s)
 
 
 # ---------------------------------------------------------------- the bare bot
-
-
-class BareVote(discord.ui.DynamicItem[discord.ui.Button[Any]], template=TEMPLATE):
-    def __init__(self, poll: int, option: int) -> None:
-        super().__init__(discord.ui.Button(label="\u200b", custom_id=f"quorum:vote:{poll}:{option}"))
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
-    ) -> BareVote:
-        return cls(int(match["poll"]), int(match["option"]))
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        await interaction.response.send_message("ok", ephemeral=True)
 
 
 class BudgetVote(BareVote, template=TEMPLATE):
@@ -123,22 +108,6 @@ class BudgetVote(BareVote, template=TEMPLATE):
             await interaction.response.defer(ephemeral=True, thinking=True)
             await work
         await interaction.response.send_message("ok", ephemeral=True)
-
-
-class BareBot(commands.Bot):
-    def __init__(self, item: type[discord.ui.DynamicItem[Any]] = BareVote, *, mentions: bool = True) -> None:
-        intents = discord.Intents.none()
-        intents.guilds = True  # the same intents as Quorum
-        super().__init__(
-            command_prefix=commands.when_mentioned,
-            help_command=None,
-            intents=intents,
-            allowed_mentions=discord.AllowedMentions.none() if mentions else None,
-        )
-        self.item = item
-
-    async def setup_hook(self) -> None:
-        self.add_dynamic_items(self.item)
 
 
 def bare_poll_message() -> tuple[discord.Embed, discord.ui.View]:
@@ -562,12 +531,6 @@ ROUNDS_MARK = "@@quorum-bench-rounds@@ "
 KINDS = ("bare", "quorum", "bare-plain")
 
 
-def set_order(kinds: tuple[str, ...], number: int) -> tuple[str, ...]:
-    """Set n runs the bots rotated by n, reversed every other cycle: with 3 bots, 6 sets run
-    all 6 orders, and every bot runs in every position equally often."""
-    shift = (number - 1) % len(kinds)
-    order = kinds[shift:] + kinds[:shift]
-    return order[::-1] if (number - 1) // len(kinds) % 2 else order
 
 
 def positive(text: str) -> int:
@@ -648,7 +611,7 @@ def main(argv: list[str] | None = None) -> int:
           f"gc.freeze() before rounds: {args.freeze}")
     all_rounds: list[Round] = []
     notes: list[str] = []
-    set_ratios: list[tuple[int, str, float, float, float, float]] = []
+    per_set: list[tuple[Any, ...]] = []
     for number in range(1, args.sets + 1):
         order = set_order(kinds, number)
         by_kind: dict[str, list[Round]] = {}
@@ -659,14 +622,7 @@ def main(argv: list[str] | None = None) -> int:
             all_rounds += rounds
             notes += bot_notes
             by_kind[kind] = [r for r in rounds if " round" in r.label]
-        b, q, plain = by_kind["bare"], by_kind["quorum"], by_kind["bare-plain"]
-        set_ratios.append((
-            number, ", ".join(order),
-            median([r.rate for r in q]) / median([r.rate for r in b]),
-            median([r.p99 for r in q]) / median([r.p99 for r in b]),
-            median([r.rate for r in q]) / median([r.rate for r in plain]),
-            median([r.p99 for r in q]) / median([r.p99 for r in plain]),
-        ))
+        per_set.append(set_ratios(number, order, by_kind))
     if args.control:
         rounds, bot_notes = run_isolated("bare+budget", args, profile=False)
         for r in rounds:
@@ -715,15 +671,15 @@ def main(argv: list[str] | None = None) -> int:
     print(table(
         ["set", "order", "vs bare: throughput", "p99", "vs bare-plain: throughput", "p99"],
         [[str(n), order, f"{t:.2f}x", f"{tail:.2f}x", f"{pt:.2f}x", f"{ptail:.2f}x"]
-         for n, order, t, tail, pt, ptail in set_ratios],
+         for n, order, t, tail, pt, ptail in per_set],
     ))
 
     def summary(index: int) -> str:
-        values = [ratios[index] for ratios in set_ratios]
+        values = [ratios[index] for ratios in per_set]
         return f"{median(values):.2f}x (sets {min(values):.2f}-{max(values):.2f})"
 
     def verdict(index: int, target: float, higher_is_better: bool) -> str:
-        value = median([ratios[index] for ratios in set_ratios])
+        value = median([ratios[index] for ratios in per_set])
         return "met" if (value >= target if higher_is_better else value <= target) else "NOT met"
 
     print()

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _common import machine_lines, median, percentile, table
+from _common import machine_lines, median, percentile, set_order, set_ratios, table
 from loopback_discord import CHANNEL_ID, COMMAND_ID, CREATOR_ID, LoopbackDiscord
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,10 +73,6 @@ class Round:
         return percentile(self.latencies, 99)
 
 
-def set_order(kinds: tuple[str, ...], number: int) -> tuple[str, ...]:
-    shift = (number - 1) % len(kinds)
-    order = kinds[shift:] + kinds[:shift]
-    return order[::-1] if (number - 1) // len(kinds) % 2 else order
 
 
 def bare_message(server: LoopbackDiscord) -> dict[str, Any]:
@@ -211,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"run     : {args.members} members x 1 click, concurrency {args.concurrency}, {args.sets} sets x "
           f"{args.rounds} rounds per bot, each bot a real process against a loopback Discord")
     all_rounds: list[Round] = []
-    ratios: list[tuple[int, str, float, float, float, float]] = []
+    ratios: list[tuple[Any, ...]] = []
     for number in range(1, args.sets + 1):
         order = set_order(KINDS, number)
         by_kind: dict[str, list[Round]] = {}
@@ -221,14 +217,7 @@ def main(argv: list[str] | None = None) -> int:
                 r.label = f"s{number} {r.label}"
             all_rounds += rounds
             by_kind[kind] = [r for r in rounds if " round" in r.label]
-        b, q, plain = by_kind["bare"], by_kind["quorum"], by_kind["bare-plain"]
-        ratios.append((
-            number, ", ".join(order),
-            median([r.rate for r in q]) / median([r.rate for r in b]),
-            median([r.p99 for r in q]) / median([r.p99 for r in b]),
-            median([r.rate for r in q]) / median([r.rate for r in plain]),
-            median([r.p99 for r in q]) / median([r.p99 for r in plain]),
-        ))
+        ratios.append(set_ratios(number, order, by_kind))
 
     print()
     print(table(

@@ -234,6 +234,7 @@ class Polls(commands.Cog):
             await send_ephemeral(interaction, text)
             self.refresher.request(poll.id)
         except Exception as error:
+            await self._take_back_from_watchdog(interaction)  # no defer racing the apology
             await report_error(interaction, error)
         finally:
             self.watchdog.claim(interaction)  # a click that failed early is no longer watched
@@ -242,7 +243,10 @@ class Polls(commands.Cog):
         """Take the click back from the watchdog; if it is deferring it, wait until it has."""
         deferral = self.watchdog.claim(interaction)
         if deferral is not None:
-            await deferral
+            try:
+                await deferral
+            except Exception:  # the answer still goes out, as a reply or a follow-up
+                log.warning("deferring a slow click failed", exc_info=True)
 
     # ================================================================ rendering
 

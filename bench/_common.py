@@ -168,3 +168,22 @@ def set_ratios(number: int, order: Sequence[str], by_kind: dict[str, list[Any]])
         ratios.append(median([r.rate for r in q]) / median([r.rate for r in b]))
         ratios.append(median([r.p99 for r in q]) / median([r.p99 for r in b]))
     return (number, ", ".join(order), *ratios)
+
+
+class LatencyFigures:
+    """Throughput and percentiles of a round that has `latencies` (s) and `wall` (s)."""
+
+    latencies: list[float]
+    wall: float
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.wall if self.wall > 0 else float("nan")
+
+    @property
+    def p50(self) -> float:
+        return percentile(self.latencies, 50)
+
+    @property
+    def p99(self) -> float:
+        return percentile(self.latencies, 99)

@@ -73,7 +73,7 @@ from pathlib import Path
 from typing import Any
 
 import discord
-from _common import SimClock, machine_lines, median, percentile, set_order, set_ratios, table
+from _common import LatencyFigures, SimClock, machine_lines, median, set_order, set_ratios, table
 from discord.ext import commands
 from loopback_bare import TEMPLATE, BareBot, BareVote
 from simcord import Env
@@ -127,7 +127,7 @@ def bare_poll_message() -> tuple[discord.Embed, discord.ui.View]:
 
 
 @dataclass
-class Round:
+class Round(LatencyFigures):
     bot: str
     label: str
     clicks: int
@@ -136,18 +136,6 @@ class Round:
     kinds: dict[str, int]
     lost: int
     extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def rate(self) -> float:
-        return len(self.latencies) / self.wall if self.wall > 0 else float("nan")
-
-    @property
-    def p50(self) -> float:
-        return percentile(self.latencies, 50)
-
-    @property
-    def p99(self) -> float:
-        return percentile(self.latencies, 99)
 
 
 def fire_click(env: Env, actor: Any, message: discord.Message, custom_id: str, on_ack: Callable[[str], None]) -> None:

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _common import machine_lines, median, percentile, set_order, set_ratios, table
+from _common import LatencyFigures, machine_lines, median, set_order, set_ratios, table
 from loopback_discord import CHANNEL_ID, COMMAND_ID, CREATOR_ID, LoopbackDiscord
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,25 +52,13 @@ VOTER_BASE = 1300000000000000000
 
 
 @dataclass
-class Round:
+class Round(LatencyFigures):
     bot: str
     label: str
     wall: float
     latencies: list[float]
     lost: int
     extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def rate(self) -> float:
-        return len(self.latencies) / self.wall
-
-    @property
-    def p50(self) -> float:
-        return percentile(self.latencies, 50)
-
-    @property
-    def p99(self) -> float:
-        return percentile(self.latencies, 99)
 
 
 

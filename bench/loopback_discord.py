@@ -166,7 +166,7 @@ class LoopbackDiscord:
 
     # ------------------------------------------------------------------ REST
 
-    def _message(self, channel_id: int, body: dict[str, Any], *, message_id: int | None = None) -> dict[str, Any]:
+    def store_message(self, channel_id: int, body: dict[str, Any], *, message_id: int | None = None) -> dict[str, Any]:
         message_id = message_id or self.next_id()
         stored = {
             "id": str(message_id), "channel_id": str(channel_id), "guild_id": str(GUILD_ID),
@@ -215,14 +215,14 @@ class LoopbackDiscord:
             return _json({"interaction": {"id": str(interaction_id), "type": body.get("type")}})
         if parts[0] == "channels" and len(parts) == 3 and parts[2] == "messages":
             if method == "POST":
-                return _json(self._message(int(parts[1]), body))
+                return _json(self.store_message(int(parts[1]), body))
             return _json([])  # history: empty
         if parts[0] == "channels" and len(parts) == 4 and parts[2] == "messages" and method == "PATCH":
             self.edits += 1
             old = self.messages.get(int(parts[3]), {})
             merged = {**old, **{k: v for k, v in body.items() if k in ("content", "embeds", "components")}}
-            return _json(self._message(int(parts[1]), merged, message_id=int(parts[3])))
+            return _json(self.store_message(int(parts[1]), merged, message_id=int(parts[3])))
         if parts[0] == "webhooks" and method in ("POST", "PATCH"):
             self.followups += 1
-            return _json(self._message(CHANNEL_ID, body or {}))
+            return _json(self.store_message(CHANNEL_ID, body or {}))
         return _json({"message": f"no route {method} {path}", "code": 0}, status=404)

@@ -68,7 +68,7 @@ def bare_message(server: LoopbackDiscord) -> dict[str, Any]:
     fields = [{"name": f"{i}. {o}", "value": "`░░░░░░░░░░` 0 votes · 0%", "inline": False}
               for i, o in enumerate(OPTIONS, start=1)]
     buttons = [{"type": 2, "style": 2, "label": o, "custom_id": f"quorum:vote:1:{i}"} for i, o in enumerate(OPTIONS)]
-    return server._message(CHANNEL_ID, {
+    return server.store_message(CHANNEL_ID, {
         "embeds": [{"type": "rich", "title": "📊 Poll #1", "description": f"**{QUESTION}**", "fields": fields,
                     "footer": {"text": "Poll #1 · 0 voters"}, "color": 0x5865F2}],
         "components": [{"type": 1, "components": buttons}],

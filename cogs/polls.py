@@ -20,7 +20,9 @@ from bot.polls.validation import build_draft
 from bot.scheduler import DeadlineScheduler
 from bot.tree import NO_MENTIONS, UserFacingError, report_error, send_ephemeral
 
+from ._ack import AckWatchdog
 from ._checks import postable_channel
+from ._refresh import MessageRefresher
 from ._ui import VoteButton, embed, vote_view
 
 if TYPE_CHECKING:
@@ -28,12 +30,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Reply to a click within this long, or defer and follow up (Discord allows 3 s).
-ACK_BUDGET = 2.0
-# Poll messages are edited at most this often; after an hour Discord caps edits (30046).
-REFRESH_INTERVAL = 5.0
-REFRESH_INTERVAL_OLD = 60.0
-EDIT_CAP_BACKOFF = 600.0
 UPLOAD_LIMIT = 8 * 1024 * 1024
 
 
@@ -46,141 +42,15 @@ def _nonce(poll: Poll) -> str:
     return f"quorum-result-{poll.id}"[:25]
 
 
-class AckWatchdog:
-    """Defers any click not answered within ACK_BUDGET, so Discord's 3 s limit is never missed.
-
-    One timer (`loop.call_at`) serves every click in flight and is re-armed for the oldest; a
-    click costs two dict operations, with no task, lock or timer of its own (per-click timers
-    measurably slowed voting under load). Each click is either claimed by its handler or taken
-    by the watchdog, never both: both steps are synchronous, so they cannot interleave.
-    """
-
-    def __init__(self) -> None:
-        self._watched: dict[discord.Interaction, float] = {}  # insertion order = deadline order
-        self._deferrals: dict[discord.Interaction, asyncio.Task[None]] = {}
-        self._timer: asyncio.TimerHandle | None = None
-
-    def watch(self, interaction: discord.Interaction) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = self._watched[interaction] = loop.time() + ACK_BUDGET
-        if self._timer is None:
-            self._timer = loop.call_at(deadline, self._expire)
-
-    def claim(self, interaction: discord.Interaction) -> asyncio.Task[None] | None:
-        """Called right before the handler answers. None: answer now, the watchdog will not touch
-        this click. A task: the watchdog is deferring it; await the task, then follow up."""
-        if self._watched.pop(interaction, None) is not None:
-            if not self._watched and self._timer is not None:
-                self._timer.cancel()  # nothing left to watch: no timer left waiting
-                self._timer = None
-            return None
-        return self._deferrals.pop(interaction, None)
-
-    def _expire(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._timer = None
-        now = loop.time()
-        while self._watched:
-            interaction, deadline = next(iter(self._watched.items()))
-            if deadline > now:
-                self._timer = loop.call_at(deadline, self._expire)
-                return
-            del self._watched[interaction]
-            self._deferrals[interaction] = loop.create_task(self._defer(interaction), name="quorum-ack-defer")
-
-    async def _defer(self, interaction: discord.Interaction) -> None:
-        try:
-            await interaction.response.defer(ephemeral=True, thinking=True)
-        except discord.HTTPException:
-            log.warning("could not defer a slow click", exc_info=True)
-
-    def stop(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._watched.clear()
-        self._deferrals.clear()
-
-
-class MessageRefresher:
-    """Edits poll messages with live counts, at most once per interval per poll.
-
-    Only polls with an edit pending hold an entry; an idle poll costs nothing in memory.
-    """
-
-    def __init__(self, cog: Polls) -> None:
-        self.cog = cog
-        self._pending: dict[int, asyncio.Task[None]] = {}
-        self._last_edit: dict[int, float] = {}
-        self._blocked_until: dict[int, float] = {}
-
-    def request(self, poll_id: int) -> None:
-        if poll_id in self._pending:
-            return  # the pending edit reads the tally when it runs, so it includes this vote
-        self._prune()
-        self._pending[poll_id] = asyncio.get_running_loop().create_task(
-            self._edit_later(poll_id), name=f"quorum-refresh-{poll_id}"
-        )
-
-    def _prune(self) -> None:
-        now = self.cog.bot.clock()
-        for poll_id in [p for p, t in self._last_edit.items() if now - t > REFRESH_INTERVAL_OLD]:
-            del self._last_edit[poll_id]
-        for poll_id in [p for p, t in self._blocked_until.items() if t <= now]:
-            del self._blocked_until[poll_id]
-
-    async def _edit_later(self, poll_id: int) -> None:
-        clock = self.cog.bot.clock
-        try:
-            poll = await self.cog.service.repo.get(poll_id)
-            if poll is None or poll.message_id is None or not poll.is_open:
-                return
-            old = self.cog.bot.clock() - poll.created_at > 3600
-            interval = REFRESH_INTERVAL_OLD if old else REFRESH_INTERVAL
-            not_before = max(self._last_edit.get(poll_id, 0.0) + interval, self._blocked_until.get(poll_id, 0.0))
-            if not_before > clock():
-                await asyncio.sleep(not_before - clock())
-            # From here on a new vote schedules another edit, so none is missed.
-            self._pending.pop(poll_id, None)
-            self._last_edit[poll_id] = clock()
-            poll = await self.cog.service.repo.get(poll_id)
-            if poll is None or not poll.is_open:
-                return  # closing renders the final state itself
-            await self.cog.edit_poll_message(poll)
-        except discord.HTTPException as error:
-            if error.code == 30046:  # too many edits to a message older than an hour
-                self._blocked_until[poll_id] = clock() + EDIT_CAP_BACKOFF
-                log.info(
-                    "poll %s: Discord caps edits of its message; next update in %ss",
-                    poll_id,
-                    EDIT_CAP_BACKOFF,
-                    extra={"poll_id": poll_id},
-                )
-            elif error.status == 404:
-                log.info("poll %s: its message is gone; not updating it", poll_id, extra={"poll_id": poll_id})
-            else:
-                log.warning("poll %s: could not update its message: %s", poll_id, error, extra={"poll_id": poll_id})
-        except Exception:
-            log.exception("poll %s: updating its message failed", poll_id, extra={"poll_id": poll_id})
-        finally:
-            if self._pending.get(poll_id) is asyncio.current_task():
-                del self._pending[poll_id]
-
-    async def stop(self) -> None:
-        tasks = list(self._pending.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self._pending.clear()
-
-
 class Polls(commands.Cog):
     poll = app_commands.Group(name="poll", description="Button polls whose votes are kept safe", guild_only=True)
 
     def __init__(self, bot: QuorumBot) -> None:
         self.bot = bot
         self.service = bot.polls
-        self.refresher = MessageRefresher(self)
+        self.refresher: MessageRefresher[Poll] = MessageRefresher(
+            clock=bot.clock, load=self.service.repo.get, edit=self.edit_poll_message
+        )
         self.watchdog = AckWatchdog()
         self.scheduler = DeadlineScheduler(
             next_deadline=self.service.repo.next_deadline,

@@ -53,9 +53,17 @@ class FetchError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Page:
+    """A fetched page, undecoded: decoding is CPU work on up to 5 MB, so the article worker
+    process does it (`decode_page`), not the bot's event loop."""
+
     url: str  # final URL after redirects
-    html: str  # decoded text
+    body: bytes
+    charset: str | None  # from the Content-Type header
     content_type: str
+
+    @property
+    def html(self) -> str:
+        return decode_page(self.body, self.charset)
 
 
 # --- addresses ---------------------------------------------------------------------------------
@@ -248,7 +256,7 @@ def _codec(label: str | None) -> str | None:
     return info.name
 
 
-def _decode(body: bytes, header_charset: str | None) -> str:
+def decode_page(body: bytes, header_charset: str | None) -> str:
     """BOM, then the header's charset, then <meta charset>, then UTF-8; never raises."""
     if body.startswith(codecs.BOM_UTF8):
         candidates = ["utf-8-sig"]
@@ -362,7 +370,7 @@ async def _read_page(response: aiohttp.ClientResponse, max_bytes: int) -> Page:
                 "Share a link to a web page."
             )
         mime = "text/html"
-    return Page(url=str(response.url), html=_decode(bytes(body), charset), content_type=mime)
+    return Page(url=str(response.url), body=bytes(body), charset=charset, content_type=mime)
 
 
 async def _follow(

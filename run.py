@@ -141,18 +141,11 @@ def cmd_check(args: argparse.Namespace) -> int:
         return 2
     print("ok   settings are valid")
     problems = 0
-    try:
-        report = asyncio.run(check_database(settings.database_path))
-    except Exception as error:  # any database failure is a failed check
-        print(f"FAIL database {settings.database_path}: {error}")
-        problems += 1
-    else:
-        state = "ok  " if report.ok else "FAIL"
-        problems += 0 if report.ok else 1
-        print(
-            f"{state} database {report.path}: schema version {report.schema_version}, integrity "
-            f"{', '.join(report.integrity[:3])}; {report.polls} polls ({report.open_polls} open), {report.votes} votes"
-        )
+    # Read-only: a missing or empty database fails rather than being created (a mis-mounted
+    # volume must not pass the healthcheck), and nothing is migrated or repaired.
+    database_ok, text = check_database(settings.database_path).verdict()
+    print(f"{'ok  ' if database_ok else 'FAIL'} database {settings.database_path}: {text}")
+    problems += 0 if database_ok else 1
     assert settings.token is not None
     if not args.offline:
         point_at_api(settings)
@@ -170,17 +163,18 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    from bot.maintenance import backup
+    from bot.maintenance import BackupError, backup
 
     settings = load_settings(require_token=False)
     if settings is None:
         return 2
     try:
         report = backup(settings.database_path, args.path)
-    except (OSError, RuntimeError) as error:
+    except BackupError as error:
         print(f"Backup failed: {error}", file=sys.stderr)
         return 1
-    print(f"Backed up {settings.database_path} to {report.path}: {report.polls} polls, {report.votes} votes.")
+    counts = "no polls tables yet" if report.polls is None else f"{report.polls} polls, {report.votes} votes"
+    print(f"Backed up {settings.database_path} to {report.path}: {counts}.")
     return 0
 
 
@@ -221,7 +215,9 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("--offline", action="store_true", help="don't contact Discord (healthchecks)")
     check.set_defaults(func=cmd_check)
 
-    back = commands.add_parser("backup", help="copy the database consistently, even while the bot runs")
+    back = commands.add_parser(
+        "backup", help="copy the database consistently, even while the bot runs; on failure, leave nothing behind"
+    )
     back.add_argument("path", type=Path, help="where to write the copy")
     back.set_defaults(func=cmd_backup)
 

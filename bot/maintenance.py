@@ -5,11 +5,12 @@ from __future__ import annotations
 import base64
 import binascii
 import sqlite3
+from contextlib import closing, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
 
-from .db import Database
+from .db import load_migrations
 
 # View Channels, Send Messages, Send Messages in Threads, Embed Links, Attach Files,
 # Read Message History: what posting polls and replying with a chart needs, nothing more.
@@ -38,6 +39,13 @@ COUNTS = (
     "SELECT (SELECT count(*) FROM polls), (SELECT count(*) FROM polls WHERE closed_at IS NULL), "
     "(SELECT count(*) FROM votes)"
 )
+SQLITE_MAGIC = b"SQLite format 3\x00"
+# Bytes 18 and 19 of the header (file format write and read versions): 2 means WAL.
+WAL_FORMAT = b"\x02\x02"
+
+
+class BackupError(Exception):
+    """A backup that did not complete; the message says why, for the person who ran it."""
 
 
 @dataclass
@@ -45,50 +53,147 @@ class DatabaseReport:
     path: Path
     schema_version: int = 0
     integrity: list[str] = field(default_factory=list)
-    polls: int = 0
+    polls: int | None = None  # None: not counted (no polls tables yet, or a damaged file)
     open_polls: int = 0
     votes: int = 0
+    problem: str | None = None  # why the file could not be read as a database at all
 
     @property
     def ok(self) -> bool:
-        return self.integrity == ["ok"]
+        return self.problem is None and self.integrity == ["ok"]
+
+    def verdict(self) -> tuple[bool, str]:
+        """Whether `check` passes, and what it says about the database after its path."""
+        if self.problem is not None:
+            return False, self.problem
+        shipped = len(load_migrations())
+        text = f"schema version {self.schema_version}, integrity {', '.join(self.integrity[:3])}"
+        if self.polls is not None:
+            text += f"; {self.polls} polls ({self.open_polls} open), {self.votes} votes"
+        elif self.ok:
+            text += "; no polls tables yet"
+        if self.schema_version > shipped:
+            text += f"; newer than this Quorum ({shipped}): upgrade Quorum or restore a backup"
+        elif self.schema_version < shipped:
+            text += f"; older than this Quorum ({shipped}): the bot migrates it when it starts"
+        return self.ok and self.schema_version <= shipped, text
 
 
-async def check_database(path: Path) -> DatabaseReport:
-    """Open (and so migrate) the database, then check its integrity."""
-    db = await Database.open(path)
+def read_only_uri(path: Path, *, immutable: bool = False) -> str:
+    """An SQLite URI that opens `path` read-only, so SQLite never creates or changes it.
+
+    `as_uri` percent-encodes the path: a raw `#`, `?` or `%` would end or garble the file
+    name, and SQLite would open (or create) another file.
+    """
+    return path.resolve().as_uri() + ("?mode=ro&immutable=1" if immutable else "?mode=ro")
+
+
+def _connect_read_only(path: Path, header: bytes) -> sqlite3.Connection:
+    # A WAL database closed cleanly has no -wal file, and a reader would create -wal and -shm
+    # (and leave them behind). With no WAL to read, the file alone is the whole database.
+    # (A running bot always has its -wal file, so its database is read the usual way.)
+    immutable = header[18:20] == WAL_FORMAT and not Path(f"{path}-wal").exists()
+    return sqlite3.connect(read_only_uri(path, immutable=immutable), uri=True)
+
+
+def _read_header(path: Path) -> tuple[bytes, str | None]:
+    """SQLite's 100-byte header, and why `path` is no database at all (None: it may be one).
+
+    Read with plain file IO: SQLite would create a missing file, and it takes an empty file
+    for a new, healthy database.
+    """
+    if not path.exists():
+        return b"", f"no database at {path}"
+    if not path.is_file():
+        return b"", f"{path} is not a file"
     try:
-        report = DatabaseReport(path, await db.schema_version(), await db.integrity_check())
-        row = await db.fetchone(COUNTS)
-        assert row is not None
-        report.polls, report.open_polls, report.votes = row
-        return report
-    finally:
-        await db.close()
+        with path.open("rb") as file:
+            header = file.read(100)
+    except OSError as error:
+        return b"", f"cannot read {path}: {error.strerror or error}"
+    if not header:
+        return header, "the file is empty: not a Quorum database (the bot creates one when it starts)"
+    if not header.startswith(SQLITE_MAGIC):
+        return header, "not an SQLite database"
+    return header, None
+
+
+def _read(conn: sqlite3.Connection, path: Path) -> DatabaseReport:
+    """Schema version and integrity; the counts only where the tables exist and are intact."""
+    report = DatabaseReport(
+        path,
+        conn.execute("PRAGMA user_version").fetchone()[0],
+        [str(r[0]) for r in conn.execute("PRAGMA integrity_check")],
+    )
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if report.ok and {"polls", "votes"} <= tables:
+        report.polls, report.open_polls, report.votes = conn.execute(COUNTS).fetchone()
+    return report
+
+
+def check_database(path: Path) -> DatabaseReport:
+    """Check the database by reading it only: nothing is created, migrated or repaired."""
+    header, problem = _read_header(path)
+    if problem is not None:
+        return DatabaseReport(path, problem=problem)
+    try:
+        with closing(_connect_read_only(path, header)) as conn:
+            return _read(conn, path)
+    except sqlite3.Error as error:  # e.g. "database disk image is malformed"
+        return DatabaseReport(path, problem=f"cannot read it: {error}")
 
 
 def backup(source: Path, target: Path) -> DatabaseReport:
     """A consistent copy through SQLite's online backup API, safe while the bot writes.
 
     The copy is written beside the target and renamed into place only once it is complete
-    and passes an integrity check, so a failed backup never leaves a half-written file.
+    and passes an integrity check. Any failure raises BackupError and leaves nothing behind:
+    no partial file, no new folder, and an older backup at `target` untouched.
     """
-    if not source.is_file():
-        raise FileNotFoundError(f"no database at {source}")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    header, problem = _read_header(source)
+    if problem is not None:
+        raise BackupError(problem)
     partial = target.with_name(target.name + ".partial")
-    partial.unlink(missing_ok=True)
-    with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as src, sqlite3.connect(partial) as dst:
+    new_folders: list[Path] = []
+    try:
+        new_folders = [folder for folder in target.parents if not folder.exists()]  # deepest first
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _discard(partial)
+        report = _copy(source, header, partial, target)
+        if not report.ok:
+            problems = ", ".join(report.integrity[:3])
+            raise BackupError(f"{source} is damaged: the copy fails its integrity check: {problems}")
+        partial.replace(target)
+        new_folders = []  # they hold the backup now
+        return report
+    except sqlite3.Error as error:
+        raise BackupError(f"could not copy {source} to {target}: {_why(error)}") from error
+    except OSError as error:
+        raise BackupError(f"could not write {target}: {error.strerror or error}") from error
+    finally:
+        with suppress(OSError):  # a cleanup failure must not hide why the backup failed
+            _discard(partial)
+        for folder in new_folders:
+            with suppress(OSError):
+                folder.rmdir()
+
+
+def _copy(source: Path, header: bytes, partial: Path, target: Path) -> DatabaseReport:
+    with closing(_connect_read_only(source, header)) as src, closing(sqlite3.connect(partial)) as dst:
         src.backup(dst)
-    with sqlite3.connect(partial) as copy:
-        copy.execute("PRAGMA journal_mode = DELETE")  # one self-contained file
-        report = DatabaseReport(
-            target,
-            copy.execute("PRAGMA user_version").fetchone()[0],
-            [r[0] for r in copy.execute("PRAGMA integrity_check")],
-            *copy.execute(COUNTS).fetchone(),
-        )
-    if not report.ok:
-        raise RuntimeError(f"the backup failed its integrity check: {report.integrity[:3]}")
-    partial.replace(target)
-    return report
+    with closing(sqlite3.connect(partial)) as copy:
+        copy.execute("PRAGMA journal_mode = DELETE").fetchall()  # one self-contained file
+        return _read(copy, target)
+
+
+def _why(error: sqlite3.Error) -> str:
+    # Only the copy is written, so a failed write is about the target's disk.
+    if getattr(error, "sqlite_errorname", "") in ("SQLITE_FULL", "SQLITE_IOERR_WRITE"):
+        return f"{error} while writing the copy (is the disk full?)"
+    return str(error)
+
+
+def _discard(partial: Path) -> None:
+    """Remove an unfinished copy and the journal files SQLite may have left beside it."""
+    for suffix in ("", "-journal", "-wal", "-shm"):
+        Path(f"{partial}{suffix}").unlink(missing_ok=True)

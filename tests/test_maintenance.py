@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
 import os
+import random
 import selectors
 import signal
 import socket
@@ -14,32 +16,89 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import closing
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
 
 import pytest
 
-from bot.db import load_migrations
+from bot.db import Database, load_migrations
 from bot.logs import JsonFormatter
 from bot.maintenance import application_id_from_token, backup, invite_url
+from bot.polls.models import PollDraft
+from bot.polls.repository import PollRepository
 
 ROOT = Path(__file__).resolve().parents[1]
 WRITER = ROOT / "tests" / "process" / "vote_writer.py"
 APP_ID = 123456789012345678
 TOKEN = base64.b64encode(str(APP_ID).encode()).decode().rstrip("=") + ".GhIjKl." + "a" * 27
+SHIPPED = len(load_migrations())
+# Characters that mean something in an SQLite URI (and a space), in database and backup names.
+URI_NAMES = ["polls#1.sqlite3", "polls?.sqlite3", "polls%41.sqlite3", "my polls.sqlite3"]
+
+
+def clean_env(**env: str) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "DATABASE_", "LOG_", "DEV_"))}
+    return {**base, **env}
 
 
 def run_py(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "DATABASE_", "LOG_", "DEV_"))}
     return subprocess.run(
         [sys.executable, str(ROOT / "run.py"), *args],
         cwd=tmp_path,
-        env={**base, **env},
+        env=clean_env(**env),
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def make_database(path: Path, votes: int | None = None) -> Path:
+    """A database as the bot leaves it (migrated, WAL, closed cleanly); with `votes`, one poll
+    holding that many votes."""
+
+    async def make() -> None:
+        async with await Database.open(path) as db:
+            if votes is None:
+                return
+            repo = PollRepository(db)
+            draft = PollDraft("Lunch?", ("Soup", "Salad", "Pie"))
+            poll = await repo.create(draft, guild_id=1, channel_id=2, creator_id=3, now=time.time())
+            await asyncio.gather(*(repo.cast_vote(poll, 1000 + u, u % 3, now=time.time()) for u in range(votes)))
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    asyncio.run(make())
+    return path
+
+
+def damage(path: Path, *, only_votes: bool = False) -> Path:
+    """Overwrite every page after the first with noise (the header still says SQLite), or only
+    the votes table's root page (the schema still reads, so a writer would rewrite the header)."""
+    data = bytearray(path.read_bytes())
+    start, end = 4096, len(data)
+    if only_votes:
+        with closing(sqlite3.connect(path)) as db:
+            page_size = db.execute("PRAGMA page_size").fetchone()[0]
+            root = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'votes'").fetchone()[0]
+        start, end = (root - 1) * page_size, root * page_size
+    data[start:end] = random.Random(7).randbytes(end - start)
+    path.write_bytes(data)
+    return path
+
+
+def snapshot(folder: Path) -> dict[str, tuple[int, bytes]]:
+    """Every file under `folder` with its mtime and bytes, and every folder: what "untouched"
+    means. (A folder's own mtime changes when a file is made and removed in it, so not that.)"""
+    return {
+        p.relative_to(folder).as_posix(): (p.stat().st_mtime_ns, p.read_bytes()) if p.is_file() else (0, b"")
+        for p in folder.rglob("*")
+    }
+
+
+def votes_in(path: Path) -> int:
+    with closing(sqlite3.connect(path)) as db:
+        return db.execute("SELECT count(*) FROM votes").fetchone()[0]
 
 
 # ------------------------------------------------------------------------ check
@@ -54,10 +113,11 @@ def test_invite_link_carries_exactly_the_needed_permissions():
 
 
 def test_check_offline_validates_settings_and_database_and_prints_the_invite(tmp_path):
+    make_database(tmp_path / "data" / "q.sqlite3")
     result = run_py(tmp_path, "check", "--offline", DISCORD_TOKEN=TOKEN, DATABASE_PATH="data/q.sqlite3")
     assert result.returncode == 0, result.stderr
     assert "ok   settings are valid" in result.stdout
-    assert f"schema version {len(load_migrations())}, integrity ok; 0 polls (0 open), 0 votes" in result.stdout
+    assert f"schema version {SHIPPED}, integrity ok; 0 polls (0 open), 0 votes" in result.stdout
     assert invite_url(APP_ID) in result.stdout
 
 
@@ -68,11 +128,141 @@ def test_check_reports_bad_settings_all_at_once(tmp_path):
     assert "LOG_LEVEL=LOUD" in result.stderr and "LOG_FORMAT=xml" in result.stderr
 
 
-def test_check_fails_on_a_corrupt_database(tmp_path):
-    (tmp_path / "broken.sqlite3").write_bytes(b"this is not a database" * 100)
-    result = run_py(tmp_path, "check", "--offline", DISCORD_TOKEN=TOKEN, DATABASE_PATH="broken.sqlite3")
+def _missing(path: Path) -> None:
+    pass  # not even its folder: a volume that is not mounted
+
+
+def _empty(path: Path) -> None:
+    path.parent.mkdir()
+    path.touch()
+
+
+def _not_sqlite(path: Path) -> None:
+    path.parent.mkdir()
+    path.write_bytes(b"this is not a database" * 100)
+
+
+def _restored_backup(path: Path) -> Path:
+    # Backups use a rollback journal, not WAL: opening one for writing rewrites its header.
+    make_database(path, votes=300)
+    with closing(sqlite3.connect(path)) as db:
+        db.execute("PRAGMA journal_mode = DELETE").fetchall()
+    return path
+
+
+def _damaged_backup(path: Path) -> None:
+    damage(_restored_backup(path))
+
+
+def _damaged_votes(path: Path) -> None:
+    damage(_restored_backup(path), only_votes=True)
+
+
+def _damaged_live(path: Path) -> None:
+    damage(make_database(path, votes=300))
+
+
+@pytest.mark.parametrize(
+    ("make", "says"),
+    [
+        (_missing, "no database at data/q.sqlite3"),
+        (_empty, "the file is empty"),
+        (_not_sqlite, "not an SQLite database"),
+        (_damaged_backup, "database disk image is malformed"),
+        (_damaged_live, "database disk image is malformed"),
+        (_damaged_votes, "database disk image is malformed"),
+    ],
+    ids=["missing", "empty", "not-sqlite", "damaged-backup", "damaged-wal", "damaged-votes"],
+)
+def test_check_fails_on_an_unusable_database_and_touches_nothing(tmp_path, make, says):
+    make(tmp_path / "data" / "q.sqlite3")
+    before = snapshot(tmp_path)
+    result = run_py(tmp_path, "check", "--offline", DISCORD_TOKEN=TOKEN, DATABASE_PATH="data/q.sqlite3")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "FAIL database data/q.sqlite3: " in result.stdout and says in result.stdout, result.stdout
+    assert "Traceback" not in result.stderr
+    assert snapshot(tmp_path) == before  # no folder, no file, no -wal or -shm, no byte changed
+
+
+def _schema_before_polls(path: Path) -> None:
+    with closing(sqlite3.connect(path)) as db:  # a valid SQLite file with no tables at all
+        db.execute("CREATE TABLE scratch (x)")
+        db.execute("DROP TABLE scratch")
+
+
+def _first_migration_only(path: Path) -> None:
+    with closing(sqlite3.connect(path)) as db:
+        db.executescript(load_migrations()[0].sql + "\nPRAGMA user_version = 1;")
+
+
+@pytest.mark.parametrize(
+    ("make", "says"),
+    [
+        (_schema_before_polls, "schema version 0, integrity ok; no polls tables yet"),
+        (_first_migration_only, "schema version 1, integrity ok; 0 polls (0 open), 0 votes"),
+    ],
+    ids=["version-0", "version-1"],
+)
+def test_check_passes_an_older_schema_and_leaves_the_migrations_to_the_bot(tmp_path, make, says):
+    make(tmp_path / "q.sqlite3")
+    before = snapshot(tmp_path)
+    result = run_py(tmp_path, "check", "--offline", DISCORD_TOKEN=TOKEN, DATABASE_PATH="q.sqlite3")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"ok   database q.sqlite3: {says}; older than this Quorum ({SHIPPED}): the bot migrates it" in result.stdout
+    assert snapshot(tmp_path) == before  # not migrated
+
+
+def test_check_fails_on_a_schema_newer_than_this_quorum(tmp_path):
+    database = make_database(tmp_path / "q.sqlite3", votes=3)
+    with closing(sqlite3.connect(database)) as db:
+        db.execute(f"PRAGMA user_version = {SHIPPED + 1}")
+    before = snapshot(tmp_path)
+    result = run_py(tmp_path, "check", "--offline", DISCORD_TOKEN=TOKEN, DATABASE_PATH="q.sqlite3")
     assert result.returncode == 1
-    assert "FAIL database" in result.stdout
+    assert (
+        f"FAIL database q.sqlite3: schema version {SHIPPED + 1}, integrity ok; 1 polls (1 open), 3 votes; "
+        f"newer than this Quorum ({SHIPPED}): upgrade Quorum or restore a backup"
+    ) in result.stdout
+    assert snapshot(tmp_path) == before
+
+
+async def test_check_reads_the_database_of_a_running_bot(tmp_path):
+    """The healthcheck runs beside the bot, whose connection holds the database in WAL mode."""
+    database = tmp_path / "q.sqlite3"
+    async with await Database.open(database) as db:
+        repo = PollRepository(db)
+        poll = await repo.create(PollDraft("Now?", ("Yes", "No")), guild_id=1, channel_id=2, creator_id=3,
+                                 now=time.time())
+        await asyncio.gather(*(repo.cast_vote(poll, 100 + u, u % 2, now=time.time()) for u in range(50)))
+        assert Path(f"{database}-wal").stat().st_size > 0  # the votes are in the WAL, not yet the file
+        main_file = database.read_bytes()
+        result = await asyncio.to_thread(
+            run_py, tmp_path, "check", "--offline", DISCORD_TOKEN=TOKEN, DATABASE_PATH="q.sqlite3"
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert f"ok   database q.sqlite3: schema version {SHIPPED}, integrity ok; 1 polls (1 open), 50 votes" in (
+            result.stdout
+        )
+        assert database.read_bytes() == main_file
+        await repo.cast_vote(poll, 99, 0, now=time.time())  # and the bot goes on writing
+
+
+def test_check_leaves_a_cleanly_closed_database_as_it_was(tmp_path):
+    make_database(tmp_path / "q.sqlite3", votes=5)
+    before = snapshot(tmp_path)
+    result = run_py(tmp_path, "check", "--offline", DISCORD_TOKEN=TOKEN, DATABASE_PATH="q.sqlite3")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert snapshot(tmp_path) == before  # not even an empty -wal or -shm left beside it
+
+
+@pytest.mark.parametrize("name", URI_NAMES)
+def test_check_reads_a_database_whose_name_has_uri_characters(tmp_path, name):
+    make_database(tmp_path / name, votes=7)
+    before = snapshot(tmp_path)
+    result = run_py(tmp_path, "check", "--offline", DISCORD_TOKEN=TOKEN, DATABASE_PATH=name)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"ok   database {name}: schema version {SHIPPED}, integrity ok; 1 polls (1 open), 7 votes" in result.stdout
+    assert snapshot(tmp_path) == before
 
 
 class FakeDiscord(BaseHTTPRequestHandler):
@@ -124,6 +314,7 @@ def fake_discord():
 
 
 def test_check_logs_in_when_online(tmp_path, fake_discord):
+    make_database(tmp_path / "data" / "quorum.sqlite3")  # the default DATABASE_PATH
     result = run_py(tmp_path, "check", DISCORD_TOKEN=TOKEN, DISCORD_API_BASE=fake_discord)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Discord accepts the token: logged in as Quorum" in result.stdout
@@ -200,8 +391,7 @@ def test_backup_during_concurrent_votes_holds_every_committed_vote(tmp_path):
 
 
 def test_backup_command_copies_the_database(tmp_path):
-    made = run_py(tmp_path, "check", "--offline", DISCORD_TOKEN=TOKEN, DATABASE_PATH="q.sqlite3")
-    assert made.returncode == 0
+    make_database(tmp_path / "q.sqlite3")
     result = run_py(tmp_path, "backup", "copies/q-backup.sqlite3", DATABASE_PATH="q.sqlite3")
     assert result.returncode == 0, result.stderr
     assert "0 polls, 0 votes" in result.stdout
@@ -213,6 +403,78 @@ def test_backup_of_a_missing_database_says_so(tmp_path):
     result = run_py(tmp_path, "backup", "out.sqlite3", DATABASE_PATH="nothing-here.sqlite3")
     assert result.returncode == 1
     assert "no database at nothing-here.sqlite3" in result.stderr
+
+
+@pytest.mark.parametrize("name", URI_NAMES)
+def test_backup_copies_a_database_whose_name_has_uri_characters(tmp_path, name):
+    make_database(tmp_path / name, votes=7)
+    result = run_py(tmp_path, "backup", f"copies/{name}", DATABASE_PATH=name)
+    assert result.returncode == 0, result.stderr
+    assert "1 polls, 7 votes" in result.stdout
+    assert votes_in(tmp_path / "copies" / name) == 7
+    assert sorted(snapshot(tmp_path)) == sorted([name, "copies", f"copies/{name}"])  # no stray file elsewhere
+
+
+def assert_failed_cleanly(result: subprocess.CompletedProcess[str], folder: Path, before: dict) -> None:
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr.startswith("Backup failed: ") and "Traceback" not in result.stderr, result.stderr
+    # No .partial, no journal beside it, no new folder, no -wal or -shm beside the source, and
+    # the previous backup byte for byte as it was.
+    assert snapshot(folder) == before
+
+
+@pytest.mark.parametrize(
+    ("make", "says"),
+    [
+        (lambda path: path.write_bytes(b"\x00garbage" * 5000), "not an SQLite database"),
+        (lambda path: path.touch(), "the file is empty"),
+        (_damaged_live, "database disk image is malformed"),
+        (_damaged_backup, "database disk image is malformed"),
+        (_damaged_votes, "database disk image is malformed"),
+    ],
+    ids=["garbage", "empty", "damaged-wal", "damaged-backup", "damaged-votes"],
+)
+def test_backup_of_an_unreadable_database_fails_and_leaves_nothing_behind(tmp_path, make, says):
+    good = make_database(tmp_path / "good.sqlite3", votes=3)
+    assert run_py(tmp_path, "backup", "backups/q.sqlite3", DATABASE_PATH=str(good)).returncode == 0
+    good.unlink()
+    make(tmp_path / "q.sqlite3")
+    before = snapshot(tmp_path)
+    for target in ("backups/q.sqlite3", "new/folder/q.sqlite3"):  # over an old backup; into new folders
+        result = run_py(tmp_path, "backup", target, DATABASE_PATH="q.sqlite3")
+        assert_failed_cleanly(result, tmp_path, before)
+        assert says in result.stderr
+    assert votes_in(tmp_path / "backups" / "q.sqlite3") == 3
+
+
+def test_backup_to_a_full_disk_fails_and_leaves_nothing_behind(tmp_path):
+    resource = pytest.importorskip("resource")  # RLIMIT_FSIZE: POSIX only
+    source = make_database(tmp_path / "q.sqlite3", votes=3000)
+    limit = 100_000
+    assert source.stat().st_size > limit  # the copy cannot fit
+
+    def full_disk() -> None:
+        # In the child, before run.py starts: writes past `limit` bytes fail with EFBIG as on a
+        # full disk (SIGXFSZ ignored: its default action would kill the process instead).
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+    old = tmp_path / "backups" / "q.sqlite3"
+    old.parent.mkdir()
+    old.write_bytes(b"an older backup")
+    before = snapshot(tmp_path)
+    for target in ("backups/q.sqlite3", "new/folder/q.sqlite3"):
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "run.py"), "backup", target],
+            cwd=tmp_path,
+            env=clean_env(DATABASE_PATH="q.sqlite3", PYTHONDONTWRITEBYTECODE="1"),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            preexec_fn=full_disk,
+        )
+        assert_failed_cleanly(result, tmp_path, before)
+        assert "is the disk full?" in result.stderr
 
 
 # ------------------------------------------------------------------------ logs

@@ -15,8 +15,9 @@ after a call returns (the writer resolves only after COMMIT) the coroutine print
 
 and flushes. Every user id (from `--first-user` on) casts one vote in the single-choice poll
 and two in the multiple-choice poll (two different answers), each a fresh vote: an outcome
-other than ADDED is printed as `ERR ...` and ends the process with status 1. `DONE` is
-printed if `--limit` votes were cast before anyone killed the process.
+other than ADDED, or an exception, is printed as `ERR ...` and ends the process with status 1
+(the database is closed in every case, so the process does end). `DONE` is printed if
+`--limit` votes were cast before anyone killed the process.
 """
 
 from __future__ import annotations
@@ -93,7 +94,14 @@ async def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     db = await Database.open(args.db_path)
-    repo = PollRepository(db)
+    try:
+        return await cast_votes(PollRepository(db), args)
+    finally:
+        # Always: the writer thread is not a daemon, and an open database keeps the process alive.
+        await db.close()
+
+
+async def cast_votes(repo: PollRepository, args: argparse.Namespace) -> int:
     stamp = time.time_ns()
     if args.single_poll is None:
         single = await create_poll(repo, PollDraft("Ship it on Friday?", SINGLE_OPTIONS), stamp)
@@ -114,20 +122,25 @@ async def main(argv: list[str] | None = None) -> int:
     async def worker() -> None:
         # The generator is shared: each next() hands one vote to exactly one worker.
         for poll, user_id, option in jobs:
-            outcome = await repo.cast_vote(poll, user_id, option, now=time.time())
-            if outcome.change is not VoteChange.ADDED or option not in outcome.choices:
-                failures.append(f"ERR {poll.id} {user_id} {option} {outcome}")
-                emit(failures[-1])
+            if failures:  # one failure ends the run: the others stop too
                 return
-            emit(f"ACK {poll.id} {user_id} {option}")
+            try:
+                outcome = await repo.cast_vote(poll, user_id, option, now=time.time())
+            except Exception as error:
+                failures.append(f"ERR {poll.id} {user_id} {option} {error!r}")
+            else:
+                if outcome.change is VoteChange.ADDED and option in outcome.choices:
+                    emit(f"ACK {poll.id} {user_id} {option}")
+                    continue
+                failures.append(f"ERR {poll.id} {user_id} {option} {outcome}")
+            emit(failures[-1])
+            return
 
     await asyncio.gather(*(worker() for _ in range(args.concurrency)))
-    await db.close()
     if failures:
         return 1
     emit("DONE")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(asyncio.run(main()))

@@ -5,11 +5,17 @@ What is refused, and how:
 - Anything but `http://` / `https://`, and links with credentials in them (`user:pass@host`):
   they are a phishing device ("https://trusted.example@evil.example/") and the bot has no
   business sending passwords members pasted, so they are refused rather than stripped.
+- Hosts that are neither a DNS name nor an IP address spelled canonically: `127.1`,
+  `0x7f000001`, `2130706433`, `017.0.0.1`, `1.2.3.4.5`, IPv6 zone ids (`%eth0`). Resolvers and
+  HTTP clients disagree on what such spellings mean (inet_aton reads `127.1` as 127.0.0.1;
+  aiohttp before 3.14.1 took any all-numeric host for an IP literal, skipped the pinned resolver
+  and looked it up again), so they are refused outright, for the link and every redirect target,
+  rather than judged by an address one of them might mean. International names (`bücher.example`)
+  arrive as punycode (`xn--bcher-kva.example`) and are ordinary DNS names.
 - Hosts that resolve to anything but public unicast addresses (loopback, private, link-local,
   unique-local, multicast, reserved, unspecified, carrier-grade NAT, documentation ranges, and
   IPv6 forms that embed such an IPv4 address: mapped, compatible, 6to4, Teredo, NAT64). The
-  check runs on the addresses `getaddrinfo` returns, so spellings like `127.1`, `0x7f000001` or
-  `2130706433` are judged by the address they mean, not by the string.
+  check runs on the addresses `getaddrinfo` returns, so `localhost` is judged by 127.0.0.1.
 - A second DNS lookup: the connection goes to the very addresses that were checked (see
   `_PinnedResolver`), so a rebinding DNS server cannot answer "public" to the check and
   "127.0.0.1" to the connect.
@@ -33,6 +39,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 
 import aiohttp
+from aiohttp import http_exceptions
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
@@ -167,7 +174,8 @@ class _PinnedResolver(AbstractResolver):
     Only the TCP connect goes to the pinned IP. (Connecting to the IP in the URL instead would
     need `server_hostname` and Host fiddling per hop and is easy to get wrong.) A host that was
     not checked gets an error, never a fresh DNS lookup. IP-literal hosts are connected to
-    directly by aiohttp, without asking a resolver — they were checked as they are.
+    directly by aiohttp, without asking a resolver — they were checked as they are, and
+    `_parse_url` lets through only canonical literals, which aiohttp and the check read alike.
     """
 
     def __init__(self) -> None:
@@ -202,6 +210,43 @@ def _short(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _display_host(url: URL) -> str:
+    try:
+        return url.host or ""
+    except UnicodeError:  # a punycode label that does not decode (xn--zz); show it as sent
+        return url.raw_host or ""
+
+
+# Explicit ASCII classes: re.IGNORECASE would let "K" (U+212A KELVIN SIGN) match [a-z].
+_DNS_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")  # `_`: real sites use it in subdomains
+# A last label that parses as a number turns the whole name into an IPv4 spelling (WHATWG URL
+# "ends in a number": decimal, or 0x hex).
+_NUMERIC_LABEL = re.compile(r"[0-9]+|0[xX][0-9A-Fa-f]*")
+
+
+def is_canonical_host(host: str) -> bool:
+    """True for a DNS name or an IP literal as `ipaddress` prints it; False for every other
+    spelling (`127.1`, `0x7f000001`, `1.2.3.4.5`, `fe80::1%eth0`, `a..b`, …). `host` is
+    `URL.raw_host`: IPv6 without brackets, international names in punycode."""
+    if ":" in host:
+        try:
+            ip = ipaddress.IPv6Address(host)
+        except ValueError:
+            return False
+        return ip.scope_id is None and str(ip) == host.lower()
+    try:
+        return str(ipaddress.IPv4Address(host)) == host
+    except ValueError:
+        pass
+    name = host[:-1] if host.endswith(".") else host  # one trailing dot: the fully qualified form
+    labels = name.split(".")
+    return (
+        len(name) <= 253
+        and all(_DNS_LABEL.fullmatch(label) for label in labels)
+        and not _NUMERIC_LABEL.fullmatch(labels[-1])
+    )
+
+
 def _parse_url(raw: str, *, redirected: bool = False) -> URL:
     what = "The page redirects to a link that" if redirected else "The link"
     text = raw.strip()
@@ -228,6 +273,16 @@ def _parse_url(raw: str, *, redirected: bool = False) -> URL:
         )
     if not host:
         raise FetchError(f"{what} has no site name in it. Use the full address, starting with https://.")
+    if not is_canonical_host(host):
+        instead = (
+            "open the link in a browser and share the address it ends at"
+            if redirected
+            else "share the page's address with the site's usual name, like https://example.com/article"
+        )
+        raise FetchError(
+            f"{what} names the site in a way I don't accept: neither a domain name nor a standard IP "
+            f"address (like 93.184.216.34). Please {instead}."
+        )
     return url
 
 
@@ -326,6 +381,61 @@ def _too_large(max_bytes: int) -> FetchError:
     return FetchError(
         f"The page is larger than {max_bytes / 1_000_000:g} MB, more than I read for one article; share a lighter page."
     )
+
+
+def _unreadable(detail: str) -> FetchError:
+    return FetchError(f"The site sent a reply I could not read ({detail}); try again later or share another page.")
+
+
+def _parser_error(error: http_exceptions.HttpProcessingError) -> FetchError:
+    """What was wrong with a reply aiohttp's HTTP parser rejected, as a fixed description: the
+    parser's own message quotes the server's bytes, so it is only matched, never shown."""
+    text = str(error.message).lower()
+    # The C parser (llhttp) reports most errors as a plain BadHttpMessage, hence the text matching.
+    if isinstance(error, http_exceptions.ContentLengthError) or "not enough data" in text:
+        return FetchError(
+            "The site broke off while sending the page (it sent less than it announced); try again later."
+        )
+    if isinstance(error, http_exceptions.LineTooLong):
+        return _unreadable("its headers are too long")
+    if isinstance(error, http_exceptions.BadStatusLine):
+        return _unreadable("its status line is malformed")
+    if isinstance(error, http_exceptions.ContentEncodingError):
+        return _unreadable("its compression is broken")
+    if isinstance(error, http_exceptions.TransferEncodingError) or "chunk" in text:
+        return _unreadable("its chunked encoding is invalid")
+    if "too many headers" in text:
+        return _unreadable("it sent too many headers")
+    if isinstance(error, http_exceptions.InvalidHeader) or "header" in text or "content-length" in text:
+        return _unreadable("its headers are malformed")
+    return FetchError("The site sent a reply I could not read; try again later or share another page.")
+
+
+def _client_error(exc: Exception, host: str) -> FetchError:
+    """The member-facing message for an aiohttp failure other than a timeout."""
+    chain: list[BaseException] = []
+    cause: BaseException | None = exc
+    while cause is not None and len(chain) < 10 and all(cause is not seen for seen in chain):
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    # aiohttp wraps the parser's exception (ClientResponseError <- HttpProcessingError <- LineTooLong,
+    # …); the innermost one is the most specific.
+    parser_errors = [c for c in chain if isinstance(c, http_exceptions.HttpProcessingError)]
+    if parser_errors:
+        return _parser_error(parser_errors[-1])
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return FetchError("The site's security certificate is not valid, so I won't fetch it.")
+    if isinstance(exc, aiohttp.ClientConnectorError):  # refused, unreachable, TLS handshake
+        return FetchError(f"I could not connect to {_short(host)}; check the link or try again later.")
+    if isinstance(exc, aiohttp.ServerDisconnectedError):  # closed before a complete status line and headers
+        return FetchError("The site closed the connection without answering; try again later.")
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return FetchError("The site broke off while sending the page; try again later.")
+    if isinstance(exc, aiohttp.ClientOSError | aiohttp.ClientConnectionResetError):  # reset after connecting
+        return FetchError("The site cut the connection off; try again later.")
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return FetchError("The site sent a reply I could not read; try again later or share another page.")
+    return FetchError(f"I could not connect to {_short(host)}; check the link or try again later.")
 
 
 def _status_error(status: int) -> FetchError:
@@ -458,11 +568,6 @@ async def fetch_page(
         raise FetchError(
             f"Fetching the page timed out: it took longer than {total_timeout:g} s. Try again later."
         ) from None
-    except aiohttp.ClientConnectorCertificateError:
-        raise FetchError("The site's security certificate is not valid, so I won't fetch it.") from None
-    except aiohttp.ClientPayloadError:
-        raise FetchError("The site broke off while sending the page; try again later.") from None
-    except aiohttp.ClientError:
-        raise FetchError(
-            f"I could not connect to {_short(start.host or '')}; check the link or try again later."
-        ) from None
+    # HttpProcessingError: aiohttp's pure-Python parser can let one escape unwrapped mid-body.
+    except (aiohttp.ClientError, http_exceptions.HttpProcessingError) as exc:
+        raise _client_error(exc, _display_host(start)) from None

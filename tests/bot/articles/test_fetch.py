@@ -14,15 +14,19 @@ import gzip
 import ipaddress
 import re
 import socket
+import struct
 import time
+import tomllib
+from pathlib import Path
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.abc import ResolveResult
 from aiohttp.test_utils import TestServer
 
 from bot.articles import fetch as fetch_module
-from bot.articles.fetch import FetchError, fetch_page, refusal_reason
+from bot.articles.fetch import FetchError, fetch_page, is_canonical_host, refusal_reason
 
 ARTICLE = (
     "<!doctype html><html><head><title>Kubernetes</title></head>"
@@ -160,9 +164,6 @@ async def raw_server(handler):
 
 
 SSRF_URLS = [
-    "http://127.1:{port}/article",
-    "http://0x7f000001:{port}/article",
-    "http://2130706433:{port}/article",
     "http://0.0.0.0:{port}/article",
     "http://127.0.0.1:{port}/article",
     "http://[::1]:{port}/article",
@@ -183,10 +184,133 @@ async def test_private_and_loopback_addresses_are_refused_without_any_request(si
     assert "Share a link to a page on the public web" in str(caught.value)
 
 
+@pytest.mark.parametrize(("host", "address"), [("127.0.0.1", "127.0.0.1"), ("[::1]", "::1")])
+async def test_canonical_loopback_literals_are_refused_as_loopback(site, host, address):
+    with pytest.raises(FetchError) as caught:
+        await fetch_page(f"http://{host}:{site.port}/article")
+    assert "loopback" in str(caught.value) and f"({address})" in str(caught.value)
+    assert site.hits == []
+
+
 async def test_the_refusal_names_the_resolved_address_not_the_spelling(site):
     with pytest.raises(FetchError) as caught:
-        await fetch_page(f"http://0x7f000001:{site.port}/")
-    assert "loopback" in str(caught.value) and "127.0.0.1" in str(caught.value)
+        await fetch_page(f"http://localhost:{site.port}/")
+    assert "loopback" in str(caught.value)
+    assert "(127.0.0.1)" in str(caught.value) or "(::1)" in str(caught.value)
+
+
+# Spellings resolvers read as an address (inet_aton: 127.1 is 127.0.0.1, 017 is octal 15) or that
+# older aiohttp took for an IP literal and looked up itself (1.2.3.4.5).
+ODD_HOSTS = [
+    "127.1",
+    "0x7f000001",
+    "0X7F.0.0.1",
+    "2130706433",
+    "017.0.0.1",
+    "127.000.0.1",
+    "1.2.3.4.5",
+    "1.2.3",
+    "127.0.0.1.",
+    "localhost.0x1",
+    "[fe80::1%25eth0]",
+    "[fe80::1%eth0]",
+    "a..example",
+    "example.com..",
+    "-start.example",
+    "end-.example",
+    "a" * 64 + ".example",
+    ("a" * 63 + ".") * 3 + "a" * 62,  # 254 characters
+    "exa%41mple.com",
+    "a*b.example",
+]
+HOST_REFUSAL = "neither a domain name nor a standard IP address"
+
+
+@pytest.mark.parametrize("host", ODD_HOSTS)
+@pytest.mark.parametrize("allow_private", [False, True])
+async def test_hosts_that_are_not_a_name_or_a_canonical_ip_are_refused(site, host, allow_private):
+    # allow_private too: this refusal is about the spelling, whatever address it might mean.
+    with pytest.raises(FetchError) as caught:
+        await fetch_page(f"http://{host}:{site.port}/article", allow_private=allow_private)
+    assert str(caught.value) == (
+        "The link names the site in a way I don't accept: neither a domain name nor a standard IP address "
+        "(like 93.184.216.34). Please share the page's address with the site's usual name, "
+        "like https://example.com/article."
+    )
+    assert site.hits == []
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "example.com",
+        "example.com.",
+        "_dmarc.example.com",
+        "sub_domain.example.com",
+        "xn--bcher-kva.example",
+        "localhost",
+        "123.example",
+        "example.1a",
+        "a-b.example",
+        "a" * 63 + ".example",
+        ("a" * 63 + ".") * 3 + "a" * 61,  # 253 characters
+        ("a" * 63 + ".") * 3 + "a" * 61 + ".",  # 253 and the trailing dot
+        "127.0.0.1",
+        "93.184.216.34",
+        "::1",
+        "2001:db8::1",
+        "2001:DB8::1",
+        "::ffff:7f00:1",
+    ],
+)
+def test_names_and_canonical_ips_are_canonical_hosts(host):
+    assert is_canonical_host(host)
+
+
+@pytest.mark.parametrize("host", ["0:0::1", "::0001", "::ffff:127.0.0.1", "fe80::1%eth0", "2001:db8:0::1"])
+def test_ipv6_spellings_other_than_what_ipaddress_prints_are_not_canonical(host):
+    # yarl already prints IPv6 hosts canonically; this covers a yarl that would not.
+    assert not is_canonical_host(host)
+
+
+@pytest.fixture
+def local_dns(monkeypatch) -> list[str]:
+    """Every name resolves to 127.0.0.1 (the local server); returns the names looked up."""
+    asked: list[str] = []
+
+    async def lookup(host: str, port: int) -> list[tuple[int, str]]:
+        asked.append(host)
+        return [(socket.AF_INET, "127.0.0.1")]
+
+    monkeypatch.setattr(fetch_module, "_lookup", lookup)
+    return asked
+
+
+async def test_an_international_name_is_fetched_by_its_punycode(site, local_dns):
+    page = await fetch_page(f"http://bücher.example:{site.port}/article", allow_private=True)
+    assert local_dns == ["xn--bcher-kva.example"]
+    assert site.hits == ["/article"] and "The community proves it." in page.html
+
+
+@pytest.mark.parametrize("host", ["_dmarc.example.test", "my_site.example.test", "example.test."])
+async def test_underscores_and_a_trailing_dot_are_fetched(site, local_dns, host):
+    await fetch_page(f"http://{host}:{site.port}/article", allow_private=True)
+    assert local_dns == [host] and site.hits == ["/article"]
+
+
+async def test_aiohttp_is_recent_enough_not_to_look_up_numeric_hosts_itself(site, local_dns, monkeypatch):
+    """aiohttp < 3.14.1 took any all-numeric host for an IP literal: no pinned resolver, its own
+    lookup. With our host check bypassed, `2130706433` (127.0.0.1 to inet_aton) must not reach
+    the server although the (pretend) check approved it."""
+    monkeypatch.setattr(fetch_module, "is_canonical_host", lambda host: True)
+    with pytest.raises(FetchError):
+        await fetch_page(f"http://2130706433:{site.port}/article", allow_private=True)
+    assert site.hits == []
+
+
+def test_the_project_requires_that_aiohttp():
+    project = tomllib.loads((Path(__file__).parents[3] / "pyproject.toml").read_text())
+    assert "aiohttp>=3.14.1" in project["project"]["dependencies"]
 
 
 @pytest.mark.parametrize("template", ["http://127.0.0.1:{port}/article", "http://localhost:{port}/article"])
@@ -260,7 +384,6 @@ async def test_the_stand_in_public_host_itself_is_fetched(site, monkeypatch):
     [
         "http://127.0.0.1:{port}/article",
         "http://localhost:{port}/article",
-        "http://127.1:{port}/article",
         "http://[::ffff:7f00:1]:{port}/article",
         "http://169.254.169.254/latest/meta-data/",
         "http://10.0.0.1/admin",
@@ -272,6 +395,18 @@ async def test_a_redirect_to_a_private_address_is_refused(site, monkeypatch, tar
     with pytest.raises(FetchError, match="not to a public website"):
         await fetch_page(f"http://public.test:{site.port}/go?to={target}")
     assert [hit.split("?")[0] for hit in site.hits] == ["/go"]  # the private hop never happened
+
+
+@pytest.mark.parametrize("host", ["127.1", "0x7f000001", "2130706433", "1.2.3.4.5", "[fe80::1%25eth0]"])
+@pytest.mark.parametrize("allow_private", [False, True])
+async def test_a_redirect_to_an_odd_host_spelling_is_refused(site, monkeypatch, host, allow_private):
+    pretend_public(monkeypatch)
+    target = f"http://{host}:{site.port}/article"
+    with pytest.raises(FetchError) as caught:
+        await fetch_page(f"http://public.test:{site.port}/go?to={target}", allow_private=allow_private)
+    assert str(caught.value).startswith("The page redirects to a link that names the site in a way I don't accept")
+    assert "open the link in a browser and share the address it ends at" in str(caught.value)
+    assert [hit.split("?")[0] for hit in site.hits] == ["/go"]
 
 
 async def test_a_redirect_to_another_scheme_is_refused(site, monkeypatch):
@@ -467,12 +602,131 @@ async def test_binary_without_a_content_type_is_not_an_article_page():
             await fetch_page(f"http://127.0.0.1:{port}/", allow_private=True)
 
 
-async def test_a_refused_connection_says_so():
+def _free_port() -> int:
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+        return probe.getsockname()[1]
+
+
+async def test_a_refused_connection_says_so():
+    port = _free_port()
     with pytest.raises(FetchError, match=re.escape("could not connect to 127.0.0.1")):
         await fetch_page(f"http://127.0.0.1:{port}/", allow_private=True)
+
+
+async def test_a_refused_connection_to_a_name_whose_punycode_does_not_decode_says_so(local_dns):
+    port = _free_port()
+    with pytest.raises(FetchError, match=re.escape("could not connect to xn--zz.example")):
+        await fetch_page(f"http://xn--zz.example:{port}/", allow_private=True)
+
+
+_HTML_HEAD = "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n"
+UNREADABLE = "try again later or share another page."
+
+
+@pytest.mark.parametrize(
+    ("reply", "message"),
+    [
+        pytest.param(
+            f"{_HTML_HEAD}X-Padding: {'a' * 9000}\r\nContent-Length: 2\r\n\r\nhi",
+            f"The site sent a reply I could not read (its headers are too long); {UNREADABLE}",
+            id="header-over-8190-bytes",
+        ),
+        pytest.param(
+            f"HTTP/1.1 200 {'O' * 9000}\r\nContent-Length: 2\r\n\r\nhi",
+            f"The site sent a reply I could not read (its headers are too long); {UNREADABLE}",
+            id="status-line-over-8190-bytes",
+        ),
+        pytest.param(
+            "HTTP/1.1 abc OK\r\nContent-Length: 2\r\n\r\nhi",
+            f"The site sent a reply I could not read (its status line is malformed); {UNREADABLE}",
+            id="bad-status-code",
+        ),
+        pytest.param(
+            "SSH-2.0-OpenSSH_9.6\r\n\r\n",
+            f"The site sent a reply I could not read (its status line is malformed); {UNREADABLE}",
+            id="not-http",
+        ),
+        pytest.param(
+            f"{_HTML_HEAD}Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+            f"The site sent a reply I could not read (its chunked encoding is invalid); {UNREADABLE}",
+            id="bad-chunk-size",
+        ),
+        pytest.param(
+            f"{_HTML_HEAD}Transfer-Encoding: chunked\r\n\r\n5\r\nhelloXX\r\n0\r\n\r\n",
+            f"The site sent a reply I could not read (its chunked encoding is invalid); {UNREADABLE}",
+            id="chunk-longer-than-its-size",
+        ),
+        pytest.param(
+            "HTTP/1.1 200 OK\r\n" + "".join(f"X-H{i}: v\r\n" for i in range(200)) + "Content-Length: 2\r\n\r\nhi",
+            f"The site sent a reply I could not read (it sent too many headers); {UNREADABLE}",
+            id="too-many-headers",
+        ),
+        pytest.param(
+            f"{_HTML_HEAD}Content-Length: abc\r\n\r\nhi",
+            f"The site sent a reply I could not read (its headers are malformed); {UNREADABLE}",
+            id="bad-content-length",
+        ),
+        pytest.param(
+            f"{_HTML_HEAD}Content-Encoding: gzip\r\nContent-Length: 5\r\n\r\nhello",
+            f"The site sent a reply I could not read (its compression is broken); {UNREADABLE}",
+            id="bad-gzip",
+        ),
+        pytest.param(
+            "",
+            "The site closed the connection without answering; try again later.",
+            id="closed-without-answering",
+        ),
+        pytest.param(
+            "HTTP/1.1 200 OK\r\nContent-Ty",
+            "The site closed the connection without answering; try again later.",
+            id="closed-mid-headers",
+        ),
+        pytest.param(
+            f"{_HTML_HEAD}Content-Length: 100\r\n\r\n<html>short",
+            "The site broke off while sending the page (it sent less than it announced); try again later.",
+            id="body-shorter-than-content-length",
+        ),
+        pytest.param(
+            f"{_HTML_HEAD}Transfer-Encoding: chunked\r\n\r\n100\r\n<html>short",
+            "The site broke off while sending the page (it sent less than it announced); try again later.",
+            id="chunk-cut-short",
+        ),
+    ],
+)
+async def test_a_reply_that_is_not_valid_http_says_what_is_wrong(reply, message):
+    async def answer(reader, writer):
+        writer.write(reply.encode())  # one write: the parser sees the whole reply at once
+        await writer.drain()
+        writer.close()
+
+    async with raw_server(answer) as port:
+        with pytest.raises(FetchError) as caught:
+            await fetch_page(f"http://127.0.0.1:{port}/", allow_private=True)
+    assert str(caught.value) == message  # a fixed text: nothing the server sent is repeated
+
+
+async def test_a_connection_reset_after_the_request_is_not_a_connection_failure():
+    async def reset(reader, writer):
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = RST
+        writer.transport.abort()
+
+    async with raw_server(reset) as port:
+        with pytest.raises(FetchError) as caught:
+            await fetch_page(f"http://127.0.0.1:{port}/", allow_private=True)
+    assert str(caught.value) == "The site cut the connection off; try again later."
+
+
+async def test_a_parser_error_escaping_aiohttp_unwrapped_still_gets_a_message(site, monkeypatch):
+    """aiohttp's pure-Python parser can raise a bare TransferEncodingError mid-body (not a ClientError)."""
+
+    async def read_page(response, max_bytes):
+        raise aiohttp.http_exceptions.TransferEncodingError("Chunk size mismatch: expected CRLF after chunk data")
+
+    monkeypatch.setattr(fetch_module, "_read_page", read_page)
+    with pytest.raises(FetchError, match=re.escape("(its chunked encoding is invalid)")):
+        await fetch_page(site.url("/article"), allow_private=True)
 
 
 # --------------------------------------------------------------------------- charsets

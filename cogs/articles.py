@@ -12,6 +12,7 @@ from discord.ext import commands
 
 from bot.articles.repository import ArticleCache
 from bot.articles.service import ArticleService, SharedArticle
+from bot.markdown import escape
 from bot.polls.render import shorten
 from bot.tree import NO_MENTIONS
 
@@ -26,16 +27,19 @@ COLOR = 0x3BA55D
 
 
 def article_embed(article: SharedArticle, *, shared_by: str) -> discord.Embed:
+    """The page's text shown as the page has it: escaped where Discord renders markdown (title,
+    description, field values), as it is in the author name and footer (plain text there).
+    Limits keep the whole embed under Discord's 6,000 characters."""
     embed = discord.Embed(
-        title=shorten(article.title, 256),
+        title=shorten(escape(article.title), 256),
         url=article.canonical_url,
-        description=shorten(article.summary, 4096),
+        description=shorten(escape(article.summary), 4096),
         color=COLOR,
     )
     if article.author:
         embed.set_author(name=shorten(article.author, 256))
     if article.site_name:
-        embed.add_field(name="Site", value=shorten(article.site_name, 1024), inline=True)
+        embed.add_field(name="Site", value=shorten(escape(article.site_name), 256), inline=True)
     if article.published:
         when = _timestamp(article.published)
         embed.add_field(name="Published", value=when, inline=True)
@@ -52,7 +56,7 @@ def _timestamp(published: str) -> str:
     try:
         parsed = datetime.fromisoformat(published.replace("Z", "+00:00"))
     except ValueError:
-        return shorten(published, 1024)
+        return shorten(escape(published), 100)
     return f"<t:{int(parsed.timestamp())}:D>"
 
 

@@ -12,6 +12,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.markdown import escape
 from bot.polls.chart import results_chart
 from bot.polls.export import votes_csv
 from bot.polls.models import MAX_QUESTION_LENGTH, Poll
@@ -363,7 +364,8 @@ class Polls(commands.Cog):
         for shown, p in enumerate(polls):
             url = f"https://discord.com/channels/{p.guild_id}/{p.channel_id}/{p.message_id}"
             when = f"closes <t:{int(p.closes_at)}:R>" if p.closes_at else "no deadline"
-            line = f"**#{p.number}** [{shorten(p.question, 90)}]({url}) · {when}"
+            # Only Quorum's own text is a link: a question could otherwise break out of it.
+            line = f"**[#{p.number}]({url})** {escape(shorten(p.question, 90))} · {when}"
             if length + len(line) + 1 > 3900:
                 lines.append(f"…and {len(polls) - shown} more.")
                 break
@@ -388,7 +390,7 @@ class Polls(commands.Cog):
             data, filename = gzip.compress(data), filename + ".gz"
         note = " Voters are not included: the poll is anonymous." if found.anonymous else ""
         await interaction.followup.send(
-            f"Votes of poll #{found.number}, one row per vote.{note}",
+            f"Votes of poll #{found.number} (**{escape(shorten(found.question, 100))}**), one row per vote.{note}",
             file=discord.File(io.BytesIO(data), filename=filename),
             ephemeral=True,
             allowed_mentions=NO_MENTIONS,

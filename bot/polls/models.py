@@ -12,6 +12,7 @@ MAX_OPTION_LENGTH = 200
 MAX_QUESTION_LENGTH = 300
 MIN_DURATION = 60  # seconds
 MAX_DURATION = 32 * 24 * 3600
+MAX_ID = 2**63 - 1  # SQLite integers are signed 64-bit: a larger id names nothing stored
 
 
 @dataclass(frozen=True, slots=True)

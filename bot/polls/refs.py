@@ -5,10 +5,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .models import MAX_ID
+
 _LINK = re.compile(
     r"^<?https?://(?:(?:ptb|canary)\.)?discord(?:app)?\.com/channels/(\d+|@me)/(\d+)/(\d+)/?>?$"
 )
-_NUMBER = re.compile(r"^#?\s*(\d{1,9})$")
+# A bare number is a poll number up to 9 digits; after `#` it is one whatever its length.
+_NUMBER = re.compile(r"^(?:#\s*(\d+)|(\d{1,9}))$")
 _SNOWFLAKE = re.compile(r"^(\d{15,21})$")
 
 
@@ -17,6 +20,11 @@ class PollRef:
     number: int | None = None
     message_id: int | None = None
     guild_id: int | None = None  # from a link: the server the link points into
+
+    @property
+    def storable(self) -> bool:
+        """False when a number or id is beyond what the database can hold: no poll has it."""
+        return all(0 <= n <= MAX_ID for n in (self.number, self.message_id) if n is not None)
 
 
 def parse_poll_ref(text: str) -> PollRef | None:
@@ -28,5 +36,5 @@ def parse_poll_ref(text: str) -> PollRef | None:
     if match := _SNOWFLAKE.match(text):
         return PollRef(message_id=int(match.group(1)))
     if match := _NUMBER.match(text):
-        return PollRef(number=int(match.group(1)))
+        return PollRef(number=int(match.group(1) or match.group(2)))
     return None

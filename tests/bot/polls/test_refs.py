@@ -77,3 +77,32 @@ def test_direct_message_link_has_no_guild():
 )
 def test_garbage_is_none(text):
     assert parse_poll_ref(text) is None
+
+
+# ------------------------------------------------------------------ beyond what SQLite holds
+
+TOO_BIG = 2**63  # SQLite integers are signed 64-bit
+
+
+def test_largest_storable_message_id_is_storable():
+    assert parse_poll_ref(str(TOO_BIG - 1)).storable
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        str(TOO_BIG),  # a 19-digit "message id"
+        "9" * 21,
+        f"https://discord.com/channels/{GUILD}/{CHANNEL}/{'9' * 26}",
+        f"https://discord.com/channels/{'9' * 26}/{'9' * 26}/{'9' * 26}",
+        f"#{TOO_BIG}",
+        "#" + "9" * 40,
+    ],
+)
+def test_numbers_too_large_to_store_parse_but_are_not_storable(text):
+    ref = parse_poll_ref(text)
+    assert ref is not None and not ref.storable
+
+
+def test_hash_and_any_number_of_digits_is_a_poll_number():
+    assert parse_poll_ref("#1234567890123") == PollRef(number=1234567890123)

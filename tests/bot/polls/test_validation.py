@@ -8,6 +8,7 @@ from bot.polls.models import PollDraft
 from bot.polls.validation import (
     PollInputError,
     build_draft,
+    option_key,
     parse_duration,
     parse_options,
     parse_question,
@@ -264,3 +265,91 @@ def test_max_choices_above_the_answer_count_means_no_limit():
 def test_build_draft_reports_the_question_before_the_options():
     with pytest.raises(PollInputError, match="question is empty"):
         build_draft(question=" ", options="only one")
+
+
+# ------------------------------------------------------------------ invisible and look-alike text
+
+INVISIBLE = {
+    "zero width space": "\u200b",
+    "hangul filler": "\u3164",
+    "braille blank": "\u2800",
+    "hangul choseong filler": "\u115f",
+    "hangul jungseong filler": "\u1160",
+    "halfwidth hangul filler": "\uffa0",
+    "mongolian vowel separator": "\u180e",
+    "soft hyphen": "\u00ad",
+    "word joiner": "\u2060",
+    "byte order mark": "\ufeff",
+    "variation selectors": "\ufe0f\ufe0e",
+    "combining marks alone": "\u0301\u0308",
+    "bidi controls": "\u202e\u200f",
+    "tag characters": "\U000e0041\U000e007f",
+    "zero width joiner": "\u200d",
+    "mixed with spaces": "\u200b \u3164\u00a0\u2800\u3000\ufeff",
+}
+
+
+@pytest.mark.parametrize("blank", INVISIBLE.values(), ids=INVISIBLE.keys())
+def test_question_of_invisible_characters_is_refused_and_says_what_to_do(blank):
+    with pytest.raises(PollInputError, match=r"no visible text.*Type the question"):
+        parse_question(blank * 3)
+
+
+@pytest.mark.parametrize("blank", INVISIBLE.values(), ids=INVISIBLE.keys())
+def test_answer_of_invisible_characters_is_refused_naming_it(blank):
+    with pytest.raises(PollInputError, match=r"Answer 2 has no visible text.*Type the answer, or leave it out"):
+        parse_options(f"Yes | {blank} | No")
+
+
+def test_visible_text_with_invisible_characters_is_accepted_and_kept_as_typed():
+    assert parse_options("Yes\u200b | N\u00ado") == ("Yes\u200b", "N\u00ado")
+    assert parse_question("Lunch\u200b?") == "Lunch\u200b?"
+
+
+def test_emoji_sequences_are_accepted_and_kept_intact():
+    family, flag, coder = "👨\u200d👩\u200d👧", "🏳\ufe0f\u200d🌈", "👩🏽\u200d💻"
+    assert parse_options(f"{family} | {flag} | {coder} | 👨👩👧") == (family, flag, coder, "👨👩👧")
+    assert parse_question(family) == family
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("Yes", "Yes\u200b"),
+        ("Yes", "Y\u00ades"),
+        ("Yes", "\ufeffYes\u2060"),
+        ("café", "cafe\u0301"),
+        ("Yes", "Ｙｅｓ"),
+        ("Straße", "STRASSE"),
+        ("ﬁne", "fine"),
+        ("Yes No", "Yes\u3164No"),
+        ("Yes No", "Yes\u2800No"),
+        ("☕", "☕\ufe0f"),
+    ],
+    ids=["zwsp", "soft hyphen", "bom and word joiner", "decomposed", "full width", "sharp s", "ligature",
+         "hangul filler", "braille blank", "variation selector"],
+)  # fmt: skip
+def test_answers_that_look_the_same_are_refused_as_duplicates(first, second):
+    with pytest.raises(PollInputError, match=r"Answers 1 and 2 are the same"):
+        parse_options(f"{first} | {second}")
+
+
+@pytest.mark.parametrize(("first", "second"), [("resume", "résumé"), ("Yes", "Yes!"), ("👨\u200d👩\u200d👧", "👨👩👧")])
+def test_answers_that_look_different_are_not_duplicates(first, second):
+    assert parse_options(f"{first} | {second}") == (first, second)
+
+
+def test_option_key_is_the_one_comparison_of_answers():
+    assert option_key(" Ｃａｆｅ\u0301\u200b  AU   LAIT ") == option_key("café au lait") == "café au lait"
+
+
+def test_duplicate_error_shows_the_answer_literally():
+    with pytest.raises(PollInputError) as caught:
+        parse_options("[Free Nitro](https://evil.example) | [free nitro](https://evil.example)")
+    assert "\\[free nitro\\](https\\://evil.example)" in str(caught.value)
+
+
+def test_unparseable_duration_is_echoed_literally():
+    with pytest.raises(PollInputError) as caught:
+        parse_duration("**soon** <@1>")
+    assert "“\\*\\*soon\\*\\* \\<@1>”" in str(caught.value)

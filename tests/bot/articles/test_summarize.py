@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from bot.articles import summarize as summarize_module
 from bot.articles.extract import Article, extract_article
 from bot.articles.summarize import SummaryError, llm_summary, split_sentences, summarize
 
@@ -198,6 +199,56 @@ def test_a_long_text_is_fast_and_bounded(article: Article) -> None:
     assert time.process_time() - started < 2.0
     assert 3 <= len(result) <= 5
     assert len(set(result)) == len(result)
+
+
+# --- hostile text: splitting and ranking stay linear ----------------------------------------------
+
+MR_TEXT = "Opening words here. " + "Mr. " * 16000 + "Closing sentence ends here."
+PARAGRAPH = " ".join(f"Sentence number {i} says something quite ordinary about the topic." for i in range(30000))
+
+
+def test_a_run_of_mr_abbreviations_looks_at_a_bounded_window_per_full_stop(monkeypatch) -> None:
+    """16,000 "Mr. " took 62 s: each full stop re-read everything since the sentence began."""
+    seen: list[int] = []
+    original = summarize_module._is_abbreviation
+
+    def counting(candidate: str, *args: object, **kwargs: object) -> bool:
+        seen.append(len(candidate))
+        return original(candidate, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(summarize_module, "_is_abbreviation", counting)
+    result = summarize(MR_TEXT, title="T")
+    assert len(seen) >= 16000
+    assert max(seen) <= summarize_module._ABBREVIATION_WINDOW  # not the whole run so far
+    assert all(sentence in MR_TEXT for sentence in result)
+
+
+def test_a_two_megabyte_paragraph_of_full_stops_splits_in_linear_time() -> None:
+    """It took 7 s (the same text ending in "!" 0.14 s): each full stop copied the rest of the
+    paragraph. Now ~0.15 s of CPU; the budget is 20 times that, a guard against quadratic work."""
+    started = time.process_time()
+    sentences = split_sentences(PARAGRAPH)
+    assert time.process_time() - started < 3.0
+    assert len(sentences) == 30000
+    assert sentences[-1] == "Sentence number 29999 says something quite ordinary about the topic."
+
+
+def test_the_ranker_reads_a_bounded_start_of_a_huge_text() -> None:
+    started = time.process_time()
+    result = summarize(PARAGRAPH, title="T")
+    assert time.process_time() - started < 3.0
+    assert 3 <= len(result) <= 5 and all(s in PARAGRAPH[: summarize_module.MAX_TEXT_CHARS] for s in result)
+
+
+def test_sentences_sharing_every_word_are_ranked_within_bounded_work() -> None:
+    """400 sentences that all share the same 80 words: every pair of sentences is linked, the
+    quadratic case for the similarity graph and PageRank (0.4 s before the caps, 0.05 s after)."""
+    words = [a + b for a in "bcdfghjk" for b in "bcdfghjklm"][:80]
+    text = "\n\n".join("Alpha " + " ".join(words) + f" qq{k}." for k in range(400))
+    started = time.process_time()
+    result = summarize(text, title="T")
+    assert time.process_time() - started < 3.0
+    assert 3 <= len(result) <= 5
 
 
 # --- the sentence splitter ----------------------------------------------------------------------

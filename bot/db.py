@@ -34,8 +34,25 @@ T = TypeVar("T")
 WriteFn = Callable[[sqlite3.Connection], T]
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+# SQLite's primary result codes that mean "the storage can't take writes now" (a full disk, an
+# I/O error, a read-only or vanished file, a lock held past busy_timeout, corruption), as
+# opposed to a write that is wrong in itself (a constraint, a bug).
+_STORAGE_CODES = frozenset({5, 6, 8, 10, 11, 13, 14, 26})  # BUSY LOCKED READONLY IOERR CORRUPT FULL CANTOPEN NOTADB
 # Most writes a single transaction takes: bounds latency of the last one in the batch.
 MAX_BATCH = 256
+
+
+class StorageUnavailable(Exception):
+    """The database can't store writes right now (disk full, I/O error…): nothing was written.
+
+    Raised to every writer of a failed batch instead of the raw sqlite3 error, so callers can
+    tell the member what happened; the incident is logged once, not once per write.
+    """
+
+
+def is_storage_failure(error: BaseException) -> bool:
+    code = getattr(error, "sqlite_errorcode", None)
+    return isinstance(error, sqlite3.Error) and code is not None and code & 0xFF in _STORAGE_CODES
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +87,7 @@ class WriteStats:
     transactions: int = 0
     writes: int = 0
     largest_batch: int = 0
+    failed_writes: int = 0  # refused because the storage failed, since the last good commit
 
 
 async def _pragma(conn: aiosqlite.Connection, sql: str) -> None:
@@ -200,12 +218,15 @@ class Database:
             batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
             try:
                 outcomes = await loop.run_in_executor(self._executor, self._run_batch, [j.fn for j in batch])
-            except Exception as error:  # the commit itself failed: nobody's write is durable
-                log.exception("database write batch of %d failed", len(batch))
+            except Exception as error:  # the transaction failed: nobody's write is durable
+                storage = self._batch_failed(error, len(batch))
                 for job in batch:
                     if not job.future.done():
-                        job.future.set_exception(error)
+                        job.future.set_exception(StorageUnavailable(str(error)) if storage else error)
                 continue
+            if self.stats.failed_writes:
+                log.warning("the database takes writes again, after %d refused", self.stats.failed_writes)
+                self.stats.failed_writes = 0
             self.stats.transactions += 1
             self.stats.writes += len(batch)
             self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
@@ -217,8 +238,27 @@ class Database:
                 else:
                     job.future.set_exception(value)
 
+    def _batch_failed(self, error: Exception, size: int) -> bool:
+        """Log a failed batch: a storage incident once, until writes work again; other failures
+        each time. True for a storage failure (its writers get StorageUnavailable)."""
+        if not is_storage_failure(error):
+            log.error("database write batch of %d failed", size, exc_info=error)
+            return False
+        if not self.stats.failed_writes:
+            log.error(
+                "the database can't store writes (%s); refusing writes until it can again",
+                getattr(error, "sqlite_errorname", type(error).__name__),
+                exc_info=error,
+            )
+        self.stats.failed_writes += size
+        return True
+
     def _run_batch(self, fns: list[WriteFn[Any]]) -> list[tuple[bool, Any]]:
-        """In the writer thread: one transaction, one savepoint per write, then COMMIT."""
+        """In the writer thread: one transaction, one savepoint per write, then COMMIT.
+
+        A write that fails for the storage's sake (disk full…) fails the whole batch: SQLite
+        may already have rolled the transaction back, taking the other writes with it.
+        """
         conn = self._writer
         outcomes: list[tuple[bool, Any]] = []
         try:
@@ -228,6 +268,8 @@ class Database:
                 try:
                     result = fn(conn)
                 except Exception as error:
+                    if is_storage_failure(error):
+                        raise
                     conn.execute("ROLLBACK TO job")
                     conn.execute("RELEASE job")
                     outcomes.append((False, error))

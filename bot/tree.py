@@ -8,8 +8,10 @@ import secrets
 import discord
 from discord import app_commands
 
-from .articles.extract import ExtractError
 from .articles.fetch import FetchError
+from .articles.extract import ExtractError
+from .db import StorageUnavailable
+from .markdown import drop_dangling_backslash, escape
 from .polls.models import VoteRefused
 from .polls.service import NotAllowed, PollLookupError
 from .polls.validation import PollInputError
@@ -17,6 +19,8 @@ from .polls.validation import PollInputError
 log = logging.getLogger("quorum.errors")
 
 NO_MENTIONS = discord.AllowedMentions.none()
+STORAGE_MESSAGE = "Quorum can't save anything right now (its storage is failing); nothing was changed. Try again later."
+VOTE_NOT_STORED = "Quorum can't store votes right now; your vote was not counted. Try again in a few minutes."
 
 
 class UserFacingError(Exception):
@@ -42,6 +46,8 @@ def user_message(error: BaseException) -> str | None:
         error = error.original
     if isinstance(error, USER_ERRORS):
         return str(error)
+    if isinstance(error, StorageUnavailable):  # logged once by the database, not per member
+        return STORAGE_MESSAGE
     if isinstance(error, app_commands.NoPrivateMessage):
         return "This command works in a server, not in direct messages."
     if isinstance(error, app_commands.MissingPermissions):
@@ -55,7 +61,7 @@ def user_message(error: BaseException) -> str | None:
     if isinstance(error, app_commands.CheckFailure):
         return "You can't use this command here."
     if isinstance(error, app_commands.TransformerError):
-        return f"“{str(error.value)[:50]}” is not a valid value for that option."
+        return f"“{drop_dangling_backslash(escape(str(error.value)[:50]))}” is not a valid value for that option."
     return None
 
 

@@ -12,6 +12,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.db import StorageUnavailable
 from bot.markdown import escape
 from bot.polls.chart import results_chart
 from bot.polls.export import votes_csv
@@ -19,7 +20,7 @@ from bot.polls.models import MAX_QUESTION_LENGTH, Poll
 from bot.polls.render import EMBED_TOTAL, announcement, poll_card, shorten, vote_confirmation, voters_card
 from bot.polls.validation import build_draft
 from bot.scheduler import DeadlineScheduler
-from bot.tree import NO_MENTIONS, UserFacingError, report_error, send_ephemeral
+from bot.tree import NO_MENTIONS, VOTE_NOT_STORED, UserFacingError, report_error, send_ephemeral
 
 from ._ack import AckWatchdog
 from ._checks import postable_channel
@@ -97,7 +98,10 @@ class Polls(commands.Cog):
                 poll, outcome = await self.service.vote(poll_id, option, user_id=member.id, role_ids=role_ids)
             except Exception as error:
                 await self._take_back_from_watchdog(interaction)
-                await report_error(interaction, error)
+                if isinstance(error, StorageUnavailable):
+                    await send_ephemeral(interaction, VOTE_NOT_STORED)
+                else:
+                    await report_error(interaction, error)
                 return
             text = vote_confirmation(poll, outcome.change.value, outcome.option, outcome.choices)
             # Answered only now, after the vote committed (a follow-up if the watchdog deferred).

@@ -6,6 +6,7 @@ import asyncio
 import gzip
 import io
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import discord
@@ -61,6 +62,9 @@ class Polls(commands.Cog):
             name="poll-deadlines",
         )
         self._finishing: set[int] = set()
+        # Charts get a thread of their own: an announcement never queues behind other work
+        # in the loop's default executor.
+        self._charts = ThreadPoolExecutor(max_workers=1, thread_name_prefix="quorum-chart")
         self._starter: asyncio.Task[None] | None = None
 
     async def cog_load(self) -> None:
@@ -79,6 +83,7 @@ class Polls(commands.Cog):
         await self.scheduler.stop()
         await self.refresher.stop()
         self.watchdog.stop()
+        self._charts.shutdown(wait=False, cancel_futures=True)
 
     # ================================================================ voting
 
@@ -205,7 +210,9 @@ class Polls(commands.Cog):
 
     async def _send_announcement(self, channel: discord.PartialMessageable, poll: Poll) -> discord.Message:
         tally = await self.service.repo.tally(poll)
-        png = await asyncio.to_thread(results_chart, poll.question, poll.options, tally)
+        png = await asyncio.get_running_loop().run_in_executor(
+            self._charts, results_chart, poll.question, poll.options, tally
+        )
         rendered = announcement(poll, tally, chart_filename="results.png")
         assert poll.message_id is not None
         return await channel.send(

@@ -34,12 +34,14 @@ def results_chart(question: str, options: Sequence[str], tally: Tally) -> bytes:
     ax = fig.add_subplot()
     positions = list(range(count))[::-1]  # first answer on top
     ax.barh(positions, tally.counts, color=colors, height=0.65)
-    ax.set_yticks(positions, labels, fontsize=9)
+    # parse_math=False everywhere: answers are member text, and "$…$" in it would otherwise be
+    # read as TeX (a malformed formula raises at draw time and the announcement would fail).
+    ax.set_yticks(positions, labels, fontsize=9, parse_math=False)
     top = max(tally.counts, default=0) or 1
     ax.set_xlim(0, top * 1.22)
     for y, n, pct in zip(positions, tally.counts, percentages, strict=True):
-        ax.text(n + top * 0.01, y, f"{n} ({pct}%)", va="center", fontsize=9)
-    ax.set_title(textwrap.shorten(question, 90, placeholder="…"), fontsize=11, loc="left")
+        ax.text(n + top * 0.01, y, f"{n} ({pct}%)", va="center", fontsize=9, parse_math=False)
+    ax.set_title(textwrap.shorten(question, 90, placeholder="…"), fontsize=11, loc="left", parse_math=False)
     ax.spines[["top", "right"]].set_visible(False)
     ax.xaxis.get_major_locator().set_params(integer=True)
     fig.tight_layout()

@@ -566,3 +566,24 @@ async def test_a_slow_vote_is_deferred_in_time_and_confirmed_once_committed(worl
     await world.env.advance_time(10)
     assert "Your vote: **With Sam Altman" in reply_text(result)
     assert (await world.tally()).counts == (0, 0, 1, 0)
+
+
+async def test_the_announcement_chart_never_waits_behind_the_loops_shared_threads(world):
+    """Charts have a thread of their own: with every thread of the event loop's default executor
+    busy (as article work once kept them), closing a poll still announces it at once."""
+    import asyncio
+    import threading
+
+    message = await world.seed_poll()
+    await world.alice.click(message, custom_id="quorum:vote:1:0")
+    release = threading.Event()
+    loop = asyncio.get_running_loop()
+    busy = [loop.run_in_executor(None, release.wait, 60) for _ in range(64)]  # more than the pool has
+    try:
+        result = await world.mod.slash(world.general, "poll close", poll="1")
+        assert "The result is posted" in reply_text(result)
+        announcement = public(world.general)[-1]
+        assert announcement.attachments and announcement.attachments[0].filename == "results.png"
+    finally:
+        release.set()
+        await asyncio.gather(*busy)

@@ -42,3 +42,13 @@ def test_chart_of_non_ascii_answers_is_png():
     # Latin and symbols only: the bundled DejaVu Sans has no CJK glyphs (they would draw as boxes).
     png = results_chart("Où manger ?", ("Café", "Ünïcödé", "Ελληνικά"), Tally((2, 1, 0), 3))
     assert png.startswith(PNG_MAGIC)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [r"$\frac{1}{$", r"$\undefinedmacro$", "$x^2$ and $", r"\$ $$ $a_{b_{c_{d}}}$", "<b>bold</b> {}%s"],
+)
+def test_member_text_is_drawn_as_text_never_parsed_as_tex(text):
+    # With mathtext on, the first two raise ValueError at draw time and the poll could never be announced.
+    png = results_chart(text, (text, "No"), Tally((1, 0), 1))
+    assert png.startswith(PNG_MAGIC)

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import discord
 from discord.ext import commands
 
+from .articles.worker import ArticleWorkers
 from .config import Settings
 from .db import Database
 from .heap import freeze_startup_heap
@@ -63,6 +64,7 @@ class QuorumBot(commands.Bot):
         self.settings = settings
         self.clock = clock
         self._db: Database | None = None
+        self._article_workers: ArticleWorkers | None = None
         self._polls: PollService | None = None
         self.synced_commands = False
         self.sync_on_start = sync_on_start
@@ -77,6 +79,13 @@ class QuorumBot(commands.Bot):
     def db(self) -> Database:
         assert self._db is not None, "the database opens in setup_hook"
         return self._db
+
+    @property
+    def article_workers(self) -> ArticleWorkers:
+        """The processes that extract and summarise pages (they start on the first share)."""
+        if self._article_workers is None:
+            self._article_workers = ArticleWorkers(self.settings.article_workers)
+        return self._article_workers
 
     @property
     def polls(self) -> PollService:
@@ -102,7 +111,7 @@ class QuorumBot(commands.Bot):
         try:
             await super().close()  # unloads cogs first: they stop their tasks
         finally:
-            await self.close_database()
+            await self.close_resources()
 
     @contextlib.contextmanager
     def in_flight(self) -> Iterator[None]:
@@ -126,8 +135,12 @@ class QuorumBot(commands.Bot):
             log.warning("%d interactions still in flight after %ss; closing anyway", self._in_flight, grace)
         await self.close()
 
-    async def close_database(self) -> None:
-        """Finish queued writes and close the connections (their threads keep a process alive)."""
+    async def close_resources(self) -> None:
+        """Stop the article workers, finish queued writes and close the database connections
+        (their threads keep a process alive). Safe to call twice."""
+        if self._article_workers is not None:
+            workers, self._article_workers = self._article_workers, None
+            await workers.close()
         if self._db is not None:
             db, self._db = self._db, None
             await db.close()

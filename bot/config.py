@@ -33,6 +33,7 @@ SETTING_NAMES = (
     "DISCORD_GATEWAY_URL",
     "ALLOW_PRIVATE_URLS",
     "ARTICLE_CACHE_HOURS",
+    "ARTICLE_WORKERS",
     "SUMMARY_API_URL",
     "SUMMARY_API_KEY",
     "SUMMARY_MODEL",
@@ -58,6 +59,7 @@ class Settings:
     gateway_url: str | None = None
     allow_private_urls: bool = False
     article_cache_hours: float = 24.0
+    article_workers: int = 2
     summary_api_url: str | None = None
     summary_api_key: str | None = None
     summary_model: str | None = None
@@ -134,6 +136,14 @@ class Settings:
             except ValueError:
                 problems.append(f"ARTICLE_CACHE_HOURS={raw_hours} is not a number of hours (0 to 8760).")
 
+        article_workers = 2
+        raw_workers = get("ARTICLE_WORKERS")
+        if raw_workers is not None:
+            if re.fullmatch(r"[0-9]{1,2}", raw_workers) and 1 <= int(raw_workers) <= 16:
+                article_workers = int(raw_workers)
+            else:
+                problems.append(f"ARTICLE_WORKERS={raw_workers} is not a number of worker processes (1 to 16).")
+
         summary_api_url = get("SUMMARY_API_URL")
         summary_model = get("SUMMARY_MODEL")
         if summary_api_url is not None and not re.match(r"^https?://", summary_api_url):
@@ -153,6 +163,7 @@ class Settings:
             gateway_url=gateway_url,
             allow_private_urls=allow_private_urls,
             article_cache_hours=article_cache_hours,
+            article_workers=article_workers,
             summary_api_url=summary_api_url.rstrip("/") if summary_api_url else None,
             summary_api_key=get("SUMMARY_API_KEY"),
             summary_model=summary_model,

@@ -119,4 +119,4 @@ async def run_playground(*, port: int | None, database: Path | None, open_browse
                 await _until_stopped()
         finally:
             await env.shutdown()  # SimCord detaches the bot without closing it
-            await bot.close_database()
+            await bot.close_resources()

@@ -9,7 +9,9 @@ import discord
 from discord import app_commands
 
 from .articles.fetch import FetchError
-from .articles.extract import ExtractError
+from .articles.models import ExtractError
+from .articles.service import ArticleBusy
+from .articles.worker import ArticleJobError
 from .db import StorageUnavailable
 from .markdown import drop_dangling_backslash, escape
 from .polls.models import VoteRefused
@@ -37,6 +39,8 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     VoteRefused,
     FetchError,
     ExtractError,
+    ArticleJobError,
+    ArticleBusy,
 )
 
 

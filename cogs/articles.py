@@ -69,6 +69,8 @@ class Articles(commands.Cog):
         self.service = ArticleService(
             ArticleCache(bot.db),
             bot.clock,
+            bot.article_workers,
+            max_jobs=2 * settings.article_workers,
             allow_private=settings.allow_private_urls,
             cache_hours=settings.article_cache_hours,
             summary_api_url=settings.summary_api_url,
@@ -88,7 +90,7 @@ class Articles(commands.Cog):
         assert isinstance(target, discord.abc.Messageable)
         # Fetching takes seconds: answer Discord now, privately, and follow up.
         await interaction.response.defer(ephemeral=True, thinking=True)
-        article = await self.service.share(url)
+        article = await self.service.share(url, member_id=interaction.user.id)
         message = await target.send(
             embed=article_embed(article, shared_by=interaction.user.display_name), allowed_mentions=NO_MENTIONS
         )
@@ -104,7 +106,7 @@ class Articles(commands.Cog):
     @app_commands.describe(url="The article's address (http or https)")
     async def preview(self, interaction: discord.Interaction, url: app_commands.Range[str, 1, 2000]) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        article = await self.service.share(url)
+        article = await self.service.share(url, member_id=interaction.user.id)
         await interaction.followup.send(
             embed=article_embed(article, shared_by=interaction.user.display_name),
             ephemeral=True,

@@ -46,9 +46,9 @@ async def make_bot(settings, clock):
         return bots[-1]
 
     yield make
-    # SimCord detaches bots without closing them; close their databases like a real shutdown.
+    # SimCord detaches bots without closing them; release their database and workers like a real shutdown.
     for bot in bots:
-        await bot.close_database()
+        await bot.close_resources()
 
 
 @pytest.fixture

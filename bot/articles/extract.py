@@ -10,14 +10,16 @@ stray credit/caption/newsletter lines should a page's markup let one through.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
 import trafilatura
 from lxml import etree
 from trafilatura.utils import load_html
 
-WORDS_PER_MINUTE = 230
+from .models import Article, ExtractError
+
+__all__ = ["Article", "ExtractError", "extract_article"]
+
 # Fewer words than this in the main text is a login wall, an error page or a bare link list.
 MIN_WORDS = 25
 # Lines at most this long that look like furniture are dropped from the body (a real paragraph that
@@ -43,27 +45,6 @@ _FURNITURE_ANYWHERE = re.compile(
 )
 _SPACES = re.compile(r"\s+")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
-
-
-class ExtractError(Exception):
-    """str(error) is a short message for the member."""
-
-
-@dataclass(frozen=True, slots=True)
-class Article:
-    url: str
-    canonical_url: str
-    title: str
-    text: str  # the body, paragraphs separated by "\n\n"
-    author: str | None
-    published: str | None  # ISO date, YYYY-MM-DD
-    site_name: str | None
-    image: str | None
-    word_count: int
-
-    @property
-    def reading_minutes(self) -> int:
-        return max(1, round(self.word_count / WORDS_PER_MINUTE))
 
 
 def extract_article(html: str, url: str) -> Article:

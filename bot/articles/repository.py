@@ -1,4 +1,5 @@
-"""Every SQL statement about articles: the cache of extracted articles and their summaries."""
+"""Every SQL statement about articles: the cache of extracted articles and their summaries,
+and of pages that failed (so a retry does not start the same work again)."""
 
 from __future__ import annotations
 
@@ -40,5 +41,22 @@ class ArticleCache:
                     "ON CONFLICT (url) DO UPDATE SET canonical_url = excluded.canonical_url",
                     (alias, canonical_url),
                 )
+
+        await self.db.write(store)
+
+    async def failure(self, url: str, *, max_age: float, now: float) -> str | None:
+        """The member-facing message of a recent failure to process `url`, if any."""
+        return await self.db.fetchval(
+            "SELECT message FROM article_failures WHERE url = ? AND failed_at >= ?", (url, now - max_age)
+        )
+
+    async def put_failure(self, url: str, message: str, *, max_age: float, now: float) -> None:
+        def store(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM article_failures WHERE failed_at < ?", (now - max_age,))
+            conn.execute(
+                "INSERT INTO article_failures (url, message, failed_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (url) DO UPDATE SET message = excluded.message, failed_at = excluded.failed_at",
+                (url, message, now),
+            )
 
         await self.db.write(store)

@@ -1,4 +1,13 @@
-"""Sharing an article: fetch safely, extract, summarise, cache. Plain Python, no discord."""
+"""Sharing an article: fetch safely, extract and summarise in a worker process, cache.
+
+Plain Python, no discord. What keeps a member's link from hurting anyone else:
+
+- the CPU work runs in `ArticleWorkers` (other processes, killed past their time limit);
+- at most `max_jobs` shares are in progress at once, and one per member: beyond that the
+  member is told Quorum is busy (ArticleBusy) rather than queued without end;
+- a page that failed in the worker (too slow, too big, no article) is remembered for
+  FAILURE_MINUTES, so asking again answers at once instead of starting the work again.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +17,24 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from urllib.parse import urlsplit
 
-from .extract import extract_article
 from .fetch import FetchError, fetch_page
+from .models import ExtractError
 from .repository import ArticleCache
-from .summarize import SummaryError, llm_summary, summarize
+from .summarize import SummaryError, llm_summary
+from .worker import ArticleJobError, ArticleWorkers
 
 log = logging.getLogger(__name__)
 
 # The whole share finishes or fails within this (the issue's 30 s, less room to answer).
 TOTAL_SECONDS = 25.0
+# The worker's part (decode, extract, summarise) gets at most this much of it; a real page of
+# the largest size the fetcher accepts takes about 2 s.
+JOB_SECONDS = 15.0
+FAILURE_MINUTES = 10.0
+
+
+class ArticleBusy(Exception):
+    """Too many articles in progress (or this member's previous one); str(error) says what to do."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +67,10 @@ class ArticleService:
         self,
         cache: ArticleCache,
         clock: Callable[[], float],
+        workers: ArticleWorkers,
         *,
+        max_jobs: int = 4,
+        job_seconds: float = JOB_SECONDS,
         allow_private: bool = False,
         cache_hours: float = 24.0,
         summary_api_url: str | None = None,
@@ -58,34 +79,63 @@ class ArticleService:
     ) -> None:
         self.cache = cache
         self.clock = clock
+        self.workers = workers
+        self.max_jobs = max_jobs
+        self.job_seconds = job_seconds
+        self._jobs = 0
+        self._members: set[int] = set()
         self.allow_private = allow_private
         self.max_age = cache_hours * 3600
         self.summary_api_url = summary_api_url
         self.summary_api_key = summary_api_key
         self.summary_model = summary_model
 
-    async def share(self, url: str) -> SharedArticle:
-        """The article behind `url`, summarised; FetchError/ExtractError say what went wrong."""
+    async def share(self, url: str, *, member_id: int | None = None) -> SharedArticle:
+        """The article behind `url`, summarised.
+
+        FetchError, ExtractError and ArticleJobError say what went wrong with the page;
+        ArticleBusy that the member should try again in a minute.
+        """
         url = url.strip().strip("<>")
         cached = await self.cache.get(url, max_age=self.max_age, now=self.clock())
         if cached is not None:
             return SharedArticle(**cached)
+        failed = await self.cache.failure(url, max_age=FAILURE_MINUTES * 60, now=self.clock())
+        if failed is not None:
+            raise ArticleJobError(failed)
+        if member_id is not None and member_id in self._members:
+            raise ArticleBusy("Your previous article is still being summarised; wait for it, then try again.")
+        if self._jobs >= self.max_jobs:
+            raise ArticleBusy("Quorum is busy with other articles right now; try again in a minute.")
+        self._jobs += 1
+        if member_id is not None:
+            self._members.add(member_id)
         try:
-            async with asyncio.timeout(TOTAL_SECONDS):
-                article = await self._fresh(url)
-        except TimeoutError:
-            raise FetchError(
-                f"Fetching and summarising the page took longer than {TOTAL_SECONDS:.0f} s; try again later."
-            ) from None
+            article = await self._fresh(url)
+        except (ExtractError, ArticleJobError) as error:
+            # The page itself is the problem: don't let a retry start the same work again.
+            await self.cache.put_failure(url, str(error), max_age=FAILURE_MINUTES * 60, now=self.clock())
+            raise
+        finally:
+            self._jobs -= 1
+            if member_id is not None:
+                self._members.discard(member_id)
         await self.cache.put(url, article.canonical_url, asdict(article), max_age=self.max_age, now=self.clock())
         return article
 
     async def _fresh(self, url: str) -> SharedArticle:
-        page = await fetch_page(url, allow_private=self.allow_private)
-        # Extraction and ranking are CPU work: off the event loop, so votes keep flowing.
-        article = await asyncio.to_thread(extract_article, page.html, page.url)
-        sentences = await asyncio.to_thread(summarize, article.text, title=article.title)
-        summary, summary_by = " ".join(sentences), "extractive"
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + TOTAL_SECONDS
+        try:
+            async with asyncio.timeout_at(deadline):
+                page = await fetch_page(url, allow_private=self.allow_private)
+        except TimeoutError:
+            raise FetchError(f"Fetching the page took longer than {TOTAL_SECONDS:.0f} s; try again later.") from None
+        # The worker's own limit is hard: past it the worker process is killed.
+        budget = max(min(1.0, self.job_seconds), min(self.job_seconds, deadline - loop.time()))
+        processed = await self.workers.process(page.body, page.charset, page.url, timeout=budget)
+        article = processed.article
+        summary, summary_by = " ".join(processed.sentences), "extractive"
         if self.summary_api_url and self.summary_model:
             try:
                 summary = await llm_summary(
@@ -94,6 +144,7 @@ class ArticleService:
                     api_url=self.summary_api_url,
                     api_key=self.summary_api_key,
                     model=self.summary_model,
+                    timeout=max(1.0, deadline - loop.time()),
                 )
                 summary_by = self.summary_model
             except SummaryError as error:

@@ -55,7 +55,7 @@ async def test_the_long_running_bot_preloads_matplotlib_and_freezes_after_setup(
         assert result.ephemeral
     finally:
         await env.shutdown()
-        await bot.close_database()
+        await bot.close_resources()
 
 
 async def test_bots_built_for_tests_do_not_freeze(env):

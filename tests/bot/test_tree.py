@@ -29,3 +29,12 @@ def test_a_long_invalid_value_cut_mid_escape_leaves_no_dangling_backslash():
 
 def test_a_storage_failure_is_explained_not_apologised_for():
     assert user_message(StorageUnavailable("database or disk is full")) == STORAGE_MESSAGE
+
+
+def test_busy_and_stopped_articles_are_told_to_the_member_as_they_are():
+    from bot.articles.service import ArticleBusy
+    from bot.articles.worker import ArticleJobError
+
+    busy = "Quorum is busy with other articles right now; try again in a minute."
+    assert user_message(ArticleBusy(busy)) == busy
+    assert user_message(ArticleJobError("Summarising that page took longer than 15 s")) is not None

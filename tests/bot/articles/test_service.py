@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,8 @@ from aiohttp import web
 
 from bot.articles.fetch import FetchError
 from bot.articles.repository import ArticleCache
-from bot.articles.service import ArticleService, trusted_canonical
+from bot.articles.service import FAILURE_MINUTES, ArticleBusy, ArticleService, trusted_canonical
+from bot.articles.worker import ArticleJobError, ArticleWorkers
 from bot.db import Database
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "kubernetes_article.html"
@@ -54,13 +56,24 @@ async def db(tmp_path):
     await database.close()
 
 
-def service(db, now=lambda: 1_700_000_000.0, **kwargs) -> ArticleService:
-    return ArticleService(ArticleCache(db), now, allow_private=True, **kwargs)
+@pytest.fixture
+async def workers():
+    pool = ArticleWorkers(1)
+    yield pool
+    await pool.close()
 
 
-async def test_share_extracts_summarises_and_caches(db, server):
+@pytest.fixture
+def service(db, workers):
+    def make(now=lambda: 1_700_000_000.0, **kwargs) -> ArticleService:
+        return ArticleService(ArticleCache(db), now, workers, allow_private=True, **kwargs)
+
+    return make
+
+
+async def test_share_extracts_summarises_and_caches(service, server):
     base, hits, _ = server
-    articles = service(db)
+    articles = service()
     first = await articles.share(f"{base}/article")
     assert first.title == TITLE and first.summary_by == "extractive"
     # The fixture names thenewstack.io as canonical but was served from 127.0.0.1: another
@@ -70,36 +83,36 @@ async def test_share_extracts_summarises_and_caches(db, server):
     assert again == first and hits["page"] == 1
 
 
-async def test_the_cache_expires(db, server):
+async def test_the_cache_expires(service, server):
     base, hits, _ = server
     clock = [1_700_000_000.0]
-    articles = service(db, now=lambda: clock[0], cache_hours=1)
+    articles = service(now=lambda: clock[0], cache_hours=1)
     await articles.share(f"{base}/article")
     clock[0] += 3601
     await articles.share(f"{base}/article")
     assert hits["page"] == 2
 
 
-async def test_a_configured_model_writes_the_summary(db, server):
+async def test_a_configured_model_writes_the_summary(service, server):
     base, hits, _ = server
-    articles = service(db, summary_api_url=f"{base}/v1", summary_model="tiny-llm")
+    articles = service(summary_api_url=f"{base}/v1", summary_model="tiny-llm")
     shared = await articles.share(f"{base}/article")
     assert shared.summary == "A summary by tiny-llm." and shared.summary_by == "tiny-llm"
     assert hits["model"] == 1
 
 
-async def test_a_failing_model_falls_back_to_the_extractive_summary(db, server):
+async def test_a_failing_model_falls_back_to_the_extractive_summary(service, server):
     base, hits, model_status = server
     model_status["code"] = 500
-    articles = service(db, summary_api_url=f"{base}/v1", summary_model="tiny-llm")
+    articles = service(summary_api_url=f"{base}/v1", summary_model="tiny-llm")
     shared = await articles.share(f"{base}/article")
     assert hits["model"] == 1
     assert shared.summary_by == "extractive" and len(shared.summary) > 100
 
 
-async def test_private_addresses_are_refused_without_the_setting(db, server):
+async def test_private_addresses_are_refused_without_the_setting(db, workers, server):
     base, hits, _ = server
-    articles = ArticleService(ArticleCache(db), lambda: 0.0)
+    articles = ArticleService(ArticleCache(db), lambda: 0.0, workers)
     with pytest.raises(FetchError):
         await articles.share(f"{base}/article")
     assert hits["page"] == 0
@@ -111,12 +124,107 @@ def test_a_canonical_url_is_trusted_only_on_the_pages_own_host():
     assert trusted_canonical(None, "https://news.example/a") == "https://news.example/a"
 
 
-async def test_expired_entries_are_deleted_so_the_cache_does_not_grow(db, server):
+async def test_expired_entries_are_deleted_so_the_cache_does_not_grow(db, service, server):
     base, _, _ = server
     clock = [1_700_000_000.0]
-    articles = service(db, now=lambda: clock[0], cache_hours=1)
+    articles = service(now=lambda: clock[0], cache_hours=1)
     await articles.share(f"{base}/article?first")
     clock[0] += 3601
     await articles.share(f"{base}/article?second")
     assert await db.fetchval("SELECT count(*) FROM articles") == 1
     assert await db.fetchval("SELECT count(*) FROM article_urls") == 1
+
+
+# --------------------------------------------------------------------------- hostile pages
+
+MR_PAGE = ("<html><body><p>Opening words here. " + "Mr. " * 16000 + "Closing sentence ends here.</p></body></html>")
+PARAGRAPH = " ".join(f"Sentence number {i} says something quite ordinary about the topic." for i in range(30000))
+HEAVY = "<html><body><p>" + "word " * 980_000 + "</p></body></html>"
+
+
+@pytest.fixture
+async def hostile():
+    """Pages an attacker would share, on 127.0.0.1; /slow answers only once released."""
+    hits: dict[str, int] = {}
+    release = asyncio.Event()
+    pages = {"/mr": MR_PAGE, "/paragraph": f"<html><body><p>{PARAGRAPH}</p></body></html>", "/heavy": HEAVY}
+
+    async def page(request: web.Request) -> web.Response:
+        hits[request.path] = hits.get(request.path, 0) + 1
+        if request.path == "/slow":
+            await release.wait()
+            return web.Response(body=FIXTURE.read_bytes(), content_type="text/html", charset="utf-8")
+        return web.Response(text=pages[request.path], content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/{name}", page)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}", hits, release
+    release.set()
+    await runner.cleanup()
+
+
+async def test_a_page_of_mr_abbreviations_is_summarised(service, hostile):
+    base, _, _ = hostile
+    shared = await service().share(f"{base}/mr")
+    assert shared.summary.startswith("Opening words here.")
+
+
+async def test_a_two_megabyte_paragraph_is_summarised(service, hostile):
+    base, _, _ = hostile
+    shared = await service().share(f"{base}/paragraph")
+    assert shared.summary.startswith("Sentence number 0 says something quite ordinary about the topic.")
+
+
+async def test_a_page_past_the_time_limit_is_stopped_and_the_failure_remembered(service, workers, hostile):
+    base, hits, _ = hostile
+    articles = service(job_seconds=0.3)
+    with pytest.raises(ArticleJobError, match="took longer than"):
+        await articles.share(f"{base}/heavy")
+    assert workers.killed == 1
+    # Asking again is answered from the failure cache: no second fetch, no second worker.
+    started = workers.started
+    with pytest.raises(ArticleJobError, match="took longer than"):
+        await articles.share(f"{base}/heavy")
+    assert hits["/heavy"] == 1 and workers.started == started
+
+
+async def test_a_remembered_failure_expires(service, hostile):
+    base, hits, _ = hostile
+    clock = [1_700_000_000.0]
+    articles = service(now=lambda: clock[0], job_seconds=0.3)
+    with pytest.raises(ArticleJobError):
+        await articles.share(f"{base}/heavy")
+    clock[0] += FAILURE_MINUTES * 60 + 1
+    with pytest.raises(ArticleJobError):
+        await articles.share(f"{base}/heavy")
+    assert hits["/heavy"] == 2
+
+
+async def test_beyond_the_job_cap_members_are_told_to_try_again(service, hostile):
+    base, _, release = hostile
+    articles = service(max_jobs=1)
+    first = asyncio.ensure_future(articles.share(f"{base}/slow", member_id=1))
+    await asyncio.sleep(0.2)
+    with pytest.raises(ArticleBusy, match="try again in a minute"):
+        await articles.share(f"{base}/slow?other", member_id=2)
+    release.set()
+    assert (await first).title == TITLE
+    # The slot is free again.
+    assert (await articles.share(f"{base}/slow?other", member_id=2)).title == TITLE
+
+
+async def test_one_member_shares_one_article_at_a_time(service, hostile):
+    base, _, release = hostile
+    articles = service(max_jobs=4)
+    first = asyncio.ensure_future(articles.share(f"{base}/slow", member_id=1))
+    await asyncio.sleep(0.2)
+    with pytest.raises(ArticleBusy, match="previous article"):
+        await articles.share(f"{base}/slow?again", member_id=1)
+    other = asyncio.ensure_future(articles.share(f"{base}/slow?other", member_id=2))
+    release.set()
+    assert (await first).title == TITLE and (await other).title == TITLE

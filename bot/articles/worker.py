@@ -1,0 +1,332 @@
+"""Article work in worker processes: decoding, extraction and summarising of a fetched page.
+
+Why processes and not threads: that work is CPU-bound Python on hostile input. In threads it
+holds the GIL (four 5 MB pages stalled the event loop, and with it every vote, for seconds)
+and a thread can't be stopped (a page that runs too long kept running after the member was
+told it had timed out). A worker process is killed when a job passes its time limit, and
+replaced by a fresh one on the next job; its address space is capped, so a page that needs
+too much memory fails in the worker, not in the bot; and it runs at a lower CPU priority, so
+on a busy machine the bot's event loop is served first.
+
+The pool never holds more than `size` workers, each doing one job at a time; jobs beyond
+that wait for a free worker (the article service caps how many may wait). Workers start on
+the first job, not with the bot, and then stay, so only the first share pays their start.
+
+Protocol, over each worker's stdin and stdout: frames of a 4-byte big-endian length and a
+body. A request is a JSON header frame followed by a frame of the page's raw bytes; the
+answer is one JSON frame. Run as `python -m bot.articles.worker`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import struct
+import sys
+import traceback
+from dataclasses import dataclass, fields
+from typing import Any, BinaryIO
+
+from .models import Article, ExtractError
+
+log = logging.getLogger(__name__)
+
+# The worker's address-space cap. A started worker maps ~60 MB; extracting the largest page
+# the fetcher accepts (5 MB of one paragraph) peaks near 200 MB: the cap leaves 5x room.
+MEMORY_LIMIT = 1024 * 1024 * 1024
+NICENESS = 10  # below the bot, which must answer clicks within 3 s
+MAX_REPLY_BYTES = 1_000_000  # the article's start, its metadata and 3-5 sentences fit easily
+# What of the body text comes back: enough for the optional chat-model summary's prompt.
+TEXT_BACK_CHARS = 16_000
+_LENGTH = struct.Struct(">I")
+
+
+class ArticleJobError(Exception):
+    """The page could not be processed (too slow, too big); str(error) is for the member."""
+
+
+@dataclass(frozen=True, slots=True)
+class Processed:
+    """What a worker made of a page: the article (its text cut to TEXT_BACK_CHARS) and the
+    extractive summary's sentences."""
+
+    article: Article
+    sentences: list[str]
+
+
+# ---------------------------------------------------------------- the worker process
+
+
+def process_page(body: bytes, charset: str | None, url: str) -> dict[str, Any]:
+    """One job, as the worker runs it: the reply as a JSON-able dict."""
+    from .extract import extract_article
+    from .fetch import decode_page
+    from .summarize import summarize
+
+    try:
+        article = extract_article(decode_page(body, charset), url)
+        sentences = summarize(article.text, title=article.title)
+    except ExtractError as error:
+        return {"ok": False, "kind": "extract", "message": str(error)}
+    except MemoryError:
+        return {"ok": False, "kind": "memory"}
+    values = {f.name: getattr(article, f.name) for f in fields(Article)}
+    values["text"] = article.text[:TEXT_BACK_CHARS]
+    return {"ok": True, "article": values, "sentences": sentences}
+
+
+def _read_frame(stream: BinaryIO) -> bytes | None:
+    head = stream.read(_LENGTH.size)
+    if len(head) < _LENGTH.size:
+        return None  # the bot closed our stdin: time to go
+    (size,) = _LENGTH.unpack(head)
+    data = stream.read(size)
+    if len(data) < size:
+        return None
+    return data
+
+
+def _write_frame(stream: BinaryIO, payload: dict[str, Any]) -> None:
+    data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    stream.write(_LENGTH.pack(len(data)) + data)
+    stream.flush()
+
+
+def _limit_self(memory_limit: int | None) -> None:
+    with contextlib.suppress(OSError):
+        os.nice(NICENESS)
+    if memory_limit:
+        import resource
+
+        _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        cap = memory_limit if hard == resource.RLIM_INFINITY else min(memory_limit, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+
+
+def serve(memory_limit: int | None = MEMORY_LIMIT) -> int:
+    """The worker's main loop: read a job, answer it, until stdin closes."""
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # a stray print must not corrupt the protocol
+    _limit_self(memory_limit)
+    import trafilatura  # noqa: F401  (imported before "ready", so the first job is not slower)
+
+    _write_frame(stdout, {"ready": True, "pid": os.getpid()})
+    while True:
+        header = _read_frame(stdin)
+        body = _read_frame(stdin) if header is not None else None
+        if header is None or body is None:
+            return 0
+        job = json.loads(header)
+        try:
+            reply = process_page(body, job.get("charset"), job["url"])
+        except MemoryError:
+            reply = {"ok": False, "kind": "memory"}
+        except Exception as error:  # a bug, or an extractor failing on pathological markup
+            traceback.print_exc()
+            reply = {"ok": False, "kind": "error", "message": type(error).__name__}
+        del body
+        _write_frame(stdout, reply)
+
+
+# ---------------------------------------------------------------- the bot's side
+
+
+class _Worker:
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.discarded = False
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    async def request(self, header: dict[str, Any], body: bytes) -> dict[str, Any]:
+        stdin, stdout = self.process.stdin, self.process.stdout
+        assert stdin is not None and stdout is not None
+        data = json.dumps(header).encode("utf-8")
+        stdin.write(_LENGTH.pack(len(data)) + data + _LENGTH.pack(len(body)))
+        stdin.write(body)
+        await stdin.drain()
+        return await self.reply()
+
+    async def reply(self) -> dict[str, Any]:
+        stdout = self.process.stdout
+        assert stdout is not None
+        (size,) = _LENGTH.unpack(await stdout.readexactly(_LENGTH.size))
+        if size > MAX_REPLY_BYTES:
+            raise ArticleJobError("That page could not be summarised (its result was too large).")
+        result = json.loads(await stdout.readexactly(size))
+        if not isinstance(result, dict):
+            raise ValueError("the worker's reply is not an object")
+        return result
+
+    def kill(self) -> None:
+        if self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+
+
+class ArticleWorkers:
+    """A small pool of worker processes. Create in a running loop; `await close()` at the end."""
+
+    def __init__(self, size: int = 2, *, memory_limit: int | None = MEMORY_LIMIT) -> None:
+        if size < 1:
+            raise ValueError("at least one article worker is needed")
+        self.size = size
+        self.memory_limit = memory_limit
+        self._slots = asyncio.Semaphore(size)
+        self._idle: list[_Worker] = []
+        self._busy: set[_Worker] = set()
+        self._reaping: set[asyncio.Task[None]] = set()
+        self._closed = False
+        self.started = 0  # workers started so far (a kill shows as one more start)
+        self.killed = 0
+
+    async def process(self, body: bytes, charset: str | None, url: str, *, timeout: float) -> Processed:
+        """Extract and summarise a page in a worker, within `timeout` seconds or not at all.
+
+        ExtractError: the page holds no article. ArticleJobError: it took too long or too much
+        memory (the worker is killed and replaced), or the worker failed.
+        """
+        if self._closed:
+            raise RuntimeError("the article workers are closed")
+        async with self._slots:
+            worker: _Worker | None = None
+            try:
+                async with asyncio.timeout(timeout):
+                    worker = self._take_idle() or await self._start()
+                    self._busy.add(worker)
+                    reply = await worker.request({"url": url, "charset": charset}, body)
+            except TimeoutError:
+                self._discard(worker)
+                raise ArticleJobError(
+                    f"Summarising that page took longer than {timeout:.0f} s, so I stopped. "
+                    "It is probably not a normal article page; share another link."
+                ) from None
+            except (asyncio.IncompleteReadError, ConnectionError, ValueError) as error:
+                self._discard(worker)
+                log.warning("article worker failed on %s: %r", url, error)
+                raise ArticleJobError(_CRASHED) from None
+            except BaseException:  # cancelled mid-job: the worker's pipe is mid-frame
+                self._discard(worker)
+                raise
+            return self._outcome(worker, reply, url)
+
+    def _take_idle(self) -> _Worker | None:
+        """An idle worker that is still alive (one may have died or been killed meanwhile)."""
+        while self._idle:
+            worker = self._idle.pop()
+            if worker.process.returncode is None:
+                return worker
+            log.warning("article worker %s had exited (%s); starting another", worker.pid, worker.process.returncode)
+        return None
+
+    def _release(self, worker: _Worker) -> None:
+        """Back to the idle list, or stopped if the pool closed meanwhile."""
+        self._busy.discard(worker)
+        if self._closed:
+            self._discard(worker)
+        else:
+            self._idle.append(worker)
+
+    def _outcome(self, worker: _Worker, reply: dict[str, Any], url: str) -> Processed:
+        if reply.get("ok"):
+            self._release(worker)
+            article = Article(**reply["article"])
+            return Processed(article, [str(s) for s in reply["sentences"]])
+        kind = reply.get("kind")
+        if kind == "extract":
+            self._release(worker)
+            raise ExtractError(str(reply.get("message")))
+        self._discard(worker)  # after a MemoryError or an unexpected error, start afresh
+        if kind == "memory":
+            raise ArticleJobError("That page needs more memory than I allow for one article; share a lighter page.")
+        log.error("article worker could not process %s: %s", url, reply.get("message"))
+        raise ArticleJobError(_CRASHED)
+
+    async def _start(self) -> _Worker:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot.articles.worker",
+            *(["--memory-limit", str(self.memory_limit)] if self.memory_limit else ["--memory-limit", "0"]),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            cwd=_PROJECT_ROOT,
+        )
+        worker = _Worker(process)
+        self.started += 1
+        try:
+            ready = await worker.reply()
+        except BaseException:
+            self._discard(worker)
+            raise
+        if not ready.get("ready"):
+            self._discard(worker)
+            raise ArticleJobError(_CRASHED)
+        return worker
+
+    def _discard(self, worker: _Worker | None) -> None:
+        """Kill a worker whose state is unknown; reaping it happens in the background."""
+        if worker is None or worker.discarded:
+            return
+        worker.discarded = True
+        self._busy.discard(worker)
+        if worker in self._idle:
+            self._idle.remove(worker)
+        if worker.process.returncode is None:
+            self.killed += 1
+        worker.kill()
+        task = asyncio.get_running_loop().create_task(self._reap(worker), name="quorum-article-worker-reap")
+        self._reaping.add(task)
+        task.add_done_callback(self._reaping.discard)
+
+    @staticmethod
+    async def _reap(worker: _Worker) -> None:
+        with contextlib.suppress(Exception):
+            await worker.process.wait()
+
+    @property
+    def pids(self) -> list[int]:
+        """The idle workers' process ids (tests and benchmarks watch them)."""
+        return [w.pid for w in self._idle]
+
+    async def close(self) -> None:
+        """Stop every worker: idle ones get EOF and exit, busy ones are killed (their jobs fail)."""
+        self._closed = True
+        for worker in list(self._busy):
+            self._discard(worker)
+        idle, self._idle = self._idle, []
+        for worker in idle:
+            if worker.process.stdin is not None:
+                worker.process.stdin.close()
+        for worker in idle:
+            try:
+                await asyncio.wait_for(worker.process.wait(), 5)
+            except TimeoutError:
+                worker.kill()
+                await worker.process.wait()
+        if self._reaping:
+            await asyncio.gather(*self._reaping, return_exceptions=True)
+
+
+_CRASHED = "Something went wrong while summarising that page; try again later or share another link."
+# The worker runs `-m bot.articles.worker`, so it needs the folder holding `bot/` as its cwd
+# when Quorum runs from a checkout rather than an installed package.
+_PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Quorum's article worker (started by the bot)")
+    parser.add_argument("--memory-limit", type=int, default=MEMORY_LIMIT, help="address-space cap in bytes; 0: none")
+    args = parser.parse_args(argv)
+    return serve(args.memory_limit or None)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -53,6 +53,8 @@ class LoopbackDiscord:
         self.messages: dict[int, dict[str, Any]] = {}
         self.acks: dict[int, tuple[float, dict[str, Any]]] = {}
         self.on_ack: Callable[[int], None] | None = None
+        # Called with (interaction token, body) for every follow-up or original-response edit.
+        self.on_followup: Callable[[str, dict[str, Any]], None] | None = None
         self.edits = 0
         self.followups = 0
         self._ws: web.WebSocketResponse | None = None
@@ -224,5 +226,7 @@ class LoopbackDiscord:
             return _json(self.store_message(int(parts[1]), merged, message_id=int(parts[3])))
         if parts[0] == "webhooks" and method in ("POST", "PATCH"):
             self.followups += 1
+            if self.on_followup is not None and len(parts) >= 3:
+                self.on_followup(parts[2], body or {})
             return _json(self.store_message(CHANNEL_ID, body or {}))
         return _json({"message": f"no route {method} {path}", "code": 0}, status=404)

@@ -66,6 +66,8 @@ def attempt_options(text: str) -> None:
 CASES: list[tuple[str, Callable[[int], str], Callable[[str], object], list[int]]] = [
     ('summarize: "Mr. " x n', mr, lambda t: summarize(t, title="T"), [1_000, 4_000, 16_000, 64_000]),
     ("split_sentences: n sentences ending in '.'", paragraph, split_sentences, [1_875, 7_500, 30_000]),
+    ("split_sentences: a run of n full stops", lambda n: "Start here now. " + "." * n + "x", split_sentences,
+     [22_500, 90_000, 360_000]),
     ("summarize: n sentences ending in '.'", paragraph, lambda t: summarize(t, title="T"), [1_875, 7_500, 30_000]),
     ("summarize: n sentences sharing every word", dense, lambda t: summarize(t, title="T"), [25, 100, 400, 1_600]),
     ("escape: n markdown characters", lambda n: "*[<@#>_`|~\\" * (n // 11), escape, [11_000, 44_000, 176_000]),

@@ -42,7 +42,9 @@ _NUMBER_ABBREVIATIONS = frozenset(
     "no nos fig figs vol vols pp art sec ch para op mar".split()  # noqa: SIM905
 )
 # A full stop, question or exclamation mark (or an ellipsis), then closing quotes/brackets, then space.
-_BOUNDARY = re.compile(r"""(?:\.{3}|…|[.!?]+)[”’"')\]]*(?=\s+)""")
+# The lookbehind starts a match only at the first mark of a run: without it, each position in a
+# run of 90,000 dots re-scanned the rest of the run (quadratic: 17 s for 40,000).
+_BOUNDARY = re.compile(r"""(?<![.!?…])[.!?…]+[”’"')\]]*(?=\s)""")
 # What may start the next sentence: an upper-case letter, a digit, an opening quote or bracket.
 _STARTER = re.compile(r"""\s+(?=[“‘"'(\[]*[A-Z0-9À-ÖØ-Þ])""")
 _TOKEN_BEFORE = re.compile(r"([\w.]+)\.[”’\"')\]]*$")

@@ -40,6 +40,8 @@ async def poll(service):
         f"https://discord.com/channels/{'9' * 26}/{'9' * 26}/{'9' * 26}",
         f"#{TOO_BIG}",
         "#" + "9" * 40,
+        "#" + "9" * 5000,  # past Python's int() conversion limit (4,300 digits): must not raise
+        f"https://discord.com/channels/{'9' * 5000}/{'9' * 5000}/{'9' * 5000}",
     ],
 )
 async def test_too_large_references_are_an_unknown_poll(service, poll, text):

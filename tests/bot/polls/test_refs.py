@@ -97,6 +97,8 @@ def test_largest_storable_message_id_is_storable():
         f"https://discord.com/channels/{'9' * 26}/{'9' * 26}/{'9' * 26}",
         f"#{TOO_BIG}",
         "#" + "9" * 40,
+        "#" + "9" * 5000,  # past Python's int() conversion limit (4,300 digits): must not raise
+        f"https://discord.com/channels/{'9' * 5000}/{'9' * 5000}/{'9' * 5000}",
     ],
 )
 def test_numbers_too_large_to_store_parse_but_are_not_storable(text):

@@ -96,8 +96,14 @@ async def _pragma(conn: aiosqlite.Connection, sql: str) -> None:
         await cursor.fetchall()
 
 
+def _uri(path: Path) -> str:
+    """`path` as an SQLite URI: SQLite built with URI support reads a plain name that starts
+    with "file:" as a URI, and `#`, `?` or `%` in a name would then open another file."""
+    return path.resolve().as_uri()
+
+
 async def _connect(path: Path) -> aiosqlite.Connection:
-    conn = await aiosqlite.connect(path, isolation_level=None)
+    conn = await aiosqlite.connect(_uri(path), isolation_level=None, uri=True)
     conn.row_factory = sqlite3.Row
     await _pragma(conn, "PRAGMA busy_timeout = 5000")
     await _pragma(conn, "PRAGMA foreign_keys = ON")
@@ -106,7 +112,7 @@ async def _connect(path: Path) -> aiosqlite.Connection:
 
 def _open_writer(path: Path) -> sqlite3.Connection:
     """Runs in the writer thread, which owns this connection for its whole life."""
-    conn = sqlite3.connect(path, isolation_level=None)
+    conn = sqlite3.connect(_uri(path), isolation_level=None, uri=True)
     conn.row_factory = sqlite3.Row
     try:
         conn.execute("PRAGMA busy_timeout = 5000")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 import sqlite3
 from contextlib import closing, suppress
 from dataclasses import dataclass, field
@@ -57,6 +58,7 @@ class DatabaseReport:
     open_polls: int = 0
     votes: int = 0
     problem: str | None = None  # why the file could not be read as a database at all
+    wal_unread: bool = False  # a -wal file left by a crash was not read (see unread_wal)
 
     @property
     def ok(self) -> bool:
@@ -72,6 +74,8 @@ class DatabaseReport:
             text += f"; {self.polls} polls ({self.open_polls} open), {self.votes} votes"
         elif self.ok:
             text += "; no polls tables yet"
+        if self.wal_unread:
+            text += "; a crash left writes in the -wal file, not read here (the bot applies them at start)"
         if self.schema_version > shipped:
             text += f"; newer than this Quorum ({shipped}): upgrade Quorum or restore a backup"
         elif self.schema_version < shipped:
@@ -88,11 +92,21 @@ def read_only_uri(path: Path, *, immutable: bool = False) -> str:
     return path.resolve().as_uri() + ("?mode=ro&immutable=1" if immutable else "?mode=ro")
 
 
-def _connect_read_only(path: Path, header: bytes) -> sqlite3.Connection:
+def unread_wal(path: Path, header: bytes) -> bool:
+    """A -wal file without its -shm: left by a crash. Reading it would make SQLite create the
+    -shm file, so `check` reads the main file alone (the bot replays the WAL when it starts)."""
+    return header[18:20] == WAL_FORMAT and Path(f"{path}-wal").exists() and not Path(f"{path}-shm").exists()
+
+
+def _connect_read_only(path: Path, header: bytes, *, skip_crash_wal: bool = False) -> sqlite3.Connection:
     # A WAL database closed cleanly has no -wal file, and a reader would create -wal and -shm
     # (and leave them behind). With no WAL to read, the file alone is the whole database.
-    # (A running bot always has its -wal file, so its database is read the usual way.)
-    immutable = header[18:20] == WAL_FORMAT and not Path(f"{path}-wal").exists()
+    # (A running bot always has its -wal and -shm files, so its database is read the usual way.)
+    # `check` reads a crash-left WAL's main file alone; `backup` must copy the WAL's writes too,
+    # and lets SQLite create the -shm file it needs for that.
+    immutable = header[18:20] == WAL_FORMAT and (
+        not Path(f"{path}-wal").exists() or (skip_crash_wal and unread_wal(path, header))
+    )
     return sqlite3.connect(read_only_uri(path, immutable=immutable), uri=True)
 
 
@@ -137,10 +151,12 @@ def check_database(path: Path) -> DatabaseReport:
     if problem is not None:
         return DatabaseReport(path, problem=problem)
     try:
-        with closing(_connect_read_only(path, header)) as conn:
-            return _read(conn, path)
+        with closing(_connect_read_only(path, header, skip_crash_wal=True)) as conn:
+            report = _read(conn, path)
     except sqlite3.Error as error:  # e.g. "database disk image is malformed"
         return DatabaseReport(path, problem=f"cannot read it: {error}")
+    report.wal_unread = unread_wal(path, header)
+    return report
 
 
 def backup(source: Path, target: Path) -> DatabaseReport:
@@ -153,6 +169,9 @@ def backup(source: Path, target: Path) -> DatabaseReport:
     header, problem = _read_header(source)
     if problem is not None:
         raise BackupError(problem)
+    if _same_database(source, target):
+        # Written over while the bot runs, the live database (or its WAL) would be corrupted.
+        raise BackupError(f"{target} is the database itself (or one of its files); back it up to another path")
     partial = target.with_name(target.name + ".partial")
     new_folders: list[Path] = []
     try:
@@ -178,10 +197,25 @@ def backup(source: Path, target: Path) -> DatabaseReport:
                 folder.rmdir()
 
 
+def _same_database(source: Path, target: Path) -> bool:
+    source, resolved = source.resolve(), target.resolve()
+    if resolved in {source, *(Path(f"{source}{suffix}") for suffix in ("-wal", "-shm", "-journal"))}:
+        return True
+    try:
+        return resolved.exists() and os.path.samefile(source, resolved)  # a hard link, say
+    except OSError:
+        return False
+
+
+def _connect_writable(path: Path) -> sqlite3.Connection:
+    # As a URI: SQLite built with URI support would read a plain name starting with "file:" as one.
+    return sqlite3.connect(path.resolve().as_uri(), uri=True)
+
+
 def _copy(source: Path, header: bytes, partial: Path, target: Path) -> DatabaseReport:
-    with closing(_connect_read_only(source, header)) as src, closing(sqlite3.connect(partial)) as dst:
+    with closing(_connect_read_only(source, header)) as src, closing(_connect_writable(partial)) as dst:
         src.backup(dst)
-    with closing(sqlite3.connect(partial)) as copy:
+    with closing(_connect_writable(partial)) as copy:
         copy.execute("PRAGMA journal_mode = DELETE").fetchall()  # one self-contained file
         return _read(copy, target)
 

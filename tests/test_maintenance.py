@@ -523,3 +523,70 @@ def test_sigterm_stops_the_bot_gracefully(tmp_path, fake_discord):
     assert "stopped" in output
     with sqlite3.connect(tmp_path / "q.sqlite3") as db:  # closed cleanly, opens at once
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+# ------------------------------------------------------------------------ review fixes
+
+
+def crash_left_wal(path: Path) -> Path:
+    """A database whose process died with writes in its -wal file, and whose -shm is gone
+    (as after a crash and a copy of the folder): reading the WAL needs a new -shm."""
+    make_database(path, votes=2)
+    script = (
+        "import os, sqlite3, sys\n"
+        "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+        "c.execute('PRAGMA wal_autocheckpoint = 0')\n"
+        "c.execute(\"INSERT INTO meta (key, value) VALUES ('crash', 'left in the wal')\")\n"
+        "os._exit(0)  # no checkpoint, no close\n"
+    )
+    subprocess.run([sys.executable, "-c", script, str(path)], check=True, timeout=30)
+    Path(f"{path}-shm").unlink()
+    assert Path(f"{path}-wal").stat().st_size > 0
+    return path
+
+
+def test_check_of_a_crash_left_wal_reads_only_and_says_so(tmp_path):
+    crash_left_wal(tmp_path / "q.sqlite3")
+    before = snapshot(tmp_path)
+    result = run_py(tmp_path, "check", "--offline", DATABASE_PATH="q.sqlite3", DISCORD_TOKEN=TOKEN)
+    assert "ok   database q.sqlite3" in result.stdout, result.stdout + result.stderr
+    assert "-wal file, not read here" in result.stdout
+    assert snapshot(tmp_path) == before  # no -shm created
+
+
+def test_backup_of_a_crash_left_wal_holds_its_writes(tmp_path):
+    crash_left_wal(tmp_path / "q.sqlite3")
+    result = run_py(tmp_path, "backup", "copy.sqlite3", DATABASE_PATH="q.sqlite3")
+    assert result.returncode == 0, result.stderr
+    with closing(sqlite3.connect(tmp_path / "copy.sqlite3")) as copy:
+        assert copy.execute("SELECT value FROM meta WHERE key = 'crash'").fetchone() == ("left in the wal",)
+
+
+@pytest.mark.parametrize(
+    "target", ["q.sqlite3", "./q.sqlite3", "q.sqlite3-wal", "q.sqlite3-shm", "q.sqlite3-journal", "hardlink.sqlite3"]
+)
+def test_a_backup_over_the_live_database_or_its_files_is_refused(tmp_path, target):
+    path = make_database(tmp_path / "q.sqlite3", votes=5)
+    if target == "hardlink.sqlite3":
+        os.link(path, tmp_path / target)
+
+    async def while_the_bot_runs() -> None:
+        async with await Database.open(path) as db:
+            result = await asyncio.to_thread(run_py, tmp_path, "backup", target, DATABASE_PATH="q.sqlite3")
+            assert result.returncode == 1 and "is the database itself" in result.stderr, result.stderr
+            repo = PollRepository(db)
+            poll = await repo.get(1)
+            assert poll is not None
+            await asyncio.gather(*(repo.cast_vote(poll, 5000 + u, 0, now=time.time()) for u in range(50)))
+            assert await db.integrity_check() == ["ok"]
+
+    asyncio.run(while_the_bot_runs())
+    assert votes_in(path) == 55
+
+
+def test_a_backup_target_named_like_a_uri_is_a_plain_file(tmp_path):
+    make_database(tmp_path / "q.sqlite3", votes=4)
+    result = run_py(tmp_path, "backup", "file:out.sqlite3", DATABASE_PATH="q.sqlite3")
+    assert result.returncode == 0, result.stderr
+    assert votes_in(tmp_path / "file:out.sqlite3") == 4
+    assert not list(tmp_path.glob("out.sqlite3*")) and not list(tmp_path.glob("*.partial"))

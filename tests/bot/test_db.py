@@ -267,3 +267,12 @@ async def test_a_cancelled_caller_does_not_disturb_the_batch(db):
         await cancelled
     keys = [r[0] for r in await db.fetchall("SELECT key FROM meta ORDER BY key")]
     assert keys == ["a", "b", "gone"]  # queued before the cancel: it still commits
+
+
+@pytest.mark.parametrize("name", ["file:quorum.sqlite3", "a#b?c%41.sqlite3"])
+async def test_a_database_name_that_looks_like_a_uri_is_the_file_it_names(tmp_path, name):
+    async with await Database.open(tmp_path / name) as db:
+        await db.set_meta("here", "yes")
+        assert await db.get_meta("here") == "yes"
+    assert (tmp_path / name).is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]  # no other file was made

@@ -38,6 +38,17 @@ def escape(text: str) -> str:
     return _AUTOLINK.sub(r"\\:", text)
 
 
+def escape_inline(text: str) -> str:
+    """`escape` for one-line text placed mid-sentence: no line-start marker can form there, so
+    `127.0.0.1` stays `127.0.0.1` rather than `127\\.0.0.1` (a list number)."""
+    if "\n" in text or "\r" in text:
+        return escape(text)
+    text = _ANYWHERE.sub(r"\\\g<0>", text)
+    text = _EVERYONE.sub(r"\\@", text)
+    text = _ENTITY.sub(r"\\&", text)
+    return _AUTOLINK.sub(r"\\:", text)
+
+
 def drop_dangling_backslash(text: str) -> str:
     """`text` without a final unpaired backslash, which would escape what is appended to it."""
     trailing = len(text) - len(text.rstrip("\\"))

@@ -10,6 +10,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from .db import StorageUnavailable
+
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
@@ -72,6 +74,9 @@ class DeadlineScheduler:
             try:
                 await self._run_due()
                 deadline = await self._next_deadline()
+            except StorageUnavailable:  # the database logged the incident once already
+                log.debug("%s scheduler: the database can't store writes; retrying in %ss", self._name, ERROR_BACKOFF)
+                deadline = self._clock() + ERROR_BACKOFF
             except Exception:
                 log.exception("%s scheduler failed; retrying in %ss", self._name, ERROR_BACKOFF)
                 deadline = self._clock() + ERROR_BACKOFF

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -32,7 +33,7 @@ def article_embed(article: SharedArticle, *, shared_by: str) -> discord.Embed:
     Limits keep the whole embed under Discord's 6,000 characters."""
     embed = discord.Embed(
         title=shorten(escape(article.title), 256),
-        url=article.canonical_url,
+        url=_link(article.canonical_url) or _link(article.url),
         description=shorten(escape(article.summary), 4096),
         color=COLOR,
     )
@@ -44,11 +45,20 @@ def article_embed(article: SharedArticle, *, shared_by: str) -> discord.Embed:
         when = _timestamp(article.published)
         embed.add_field(name="Published", value=when, inline=True)
     embed.add_field(name="Reading time", value=f"{article.reading_minutes} min", inline=True)
-    if article.image and article.image.startswith(("http://", "https://")):
-        embed.set_image(url=article.image)
+    if image := _link(article.image):
+        embed.set_image(url=image)
     how = "extractive summary" if article.summary_by == "extractive" else f"summary by {article.summary_by}"
     embed.set_footer(text=shorten(f"Shared by {shared_by} · {how}", 2048))
     return embed
+
+
+# Discord refuses the whole message for an embed URL it can't take (over 2,048 characters, not
+# a URI); a page chooses its canonical and image URLs, so those are checked, not trusted.
+_URL = re.compile(r"https?://[^\s\x00-\x1f\x7f]{1,2040}")
+
+
+def _link(url: str | None) -> str | None:
+    return url if url and _URL.fullmatch(url) else None
 
 
 def _timestamp(published: str) -> str:

@@ -179,6 +179,9 @@ class Polls(commands.Cog):
             else:
                 log.warning("poll %s: announcing failed (%s); will retry", poll_id, error, extra={"poll_id": poll_id})
             return None
+        except StorageUnavailable:  # the database logged the incident once already
+            log.debug("poll %s: the database can't store writes; will retry", poll_id, extra={"poll_id": poll_id})
+            return None
         except Exception:
             log.exception("poll %s: announcing failed; will retry", poll_id, extra={"poll_id": poll_id})
             return None

@@ -32,9 +32,11 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import functools
 import ipaddress
 import re
 import socket
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http import HTTPStatus
 
@@ -42,6 +44,8 @@ import aiohttp
 from aiohttp import http_exceptions
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
+
+from ..markdown import escape_inline
 
 DEFAULT_USER_AGENT = "QuorumBot/0.1 (+https://github.com/; Discord article summaries)"
 MAX_URL_LENGTH = 2048
@@ -120,11 +124,27 @@ def refusal_reason(ip: IPAddress) -> str | None:
     return None
 
 
+# Article lookups get threads of their own: `loop.getaddrinfo` would use the loop's default
+# executor, which discord.py's own lookups (discord.com) share, and a member's link to a host
+# whose DNS never answers would hold those threads for the resolver's whole timeout.
+_DNS_THREADS = 4
+_dns_executor: ThreadPoolExecutor | None = None
+
+
+def _dns() -> ThreadPoolExecutor:
+    global _dns_executor
+    if _dns_executor is None:
+        _dns_executor = ThreadPoolExecutor(max_workers=_DNS_THREADS, thread_name_prefix="quorum-article-dns")
+    return _dns_executor
+
+
 async def _lookup(host: str, port: int) -> list[tuple[int, str]]:
     """(family, address) pairs for `host`, from the system resolver; FetchError if none."""
     loop = asyncio.get_running_loop()
     try:
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+        infos = await loop.run_in_executor(
+            _dns(), functools.partial(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+        )
     except (OSError, UnicodeError):
         raise FetchError(f"I could not find the site {_short(host)}; check the link.") from None
     return [(family, sockaddr[0]) for family, _type, _proto, _name, sockaddr in infos]
@@ -207,7 +227,9 @@ class _PinnedResolver(AbstractResolver):
 
 
 def _short(text: str, limit: int = 80) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """Link text for a message to the member, cut to `limit` and shown literally (a host may
+    hold `_`, which Discord would read as markup)."""
+    return escape_inline(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
 def _display_host(url: URL) -> str:
@@ -368,7 +390,7 @@ def _describe(mime: str) -> str:
     if mime == "text/plain":
         return "plain text"
     if _SAFE_MIME.match(mime) and len(mime) <= 60:
-        return f"a file of type {mime}"
+        return f"a file of type {escape_inline(mime)}"
     return "a file that is not HTML"
 
 

@@ -5,19 +5,25 @@ Plain Python, no discord. What keeps a member's link from hurting anyone else:
 - the CPU work runs in `ArticleWorkers` (other processes, killed past their time limit);
 - at most `max_jobs` shares are in progress at once, and one per member: beyond that the
   member is told Quorum is busy (ArticleBusy) rather than queued without end;
-- a page that failed in the worker (too slow, too big, no article) is remembered for
-  FAILURE_MINUTES, so asking again answers at once instead of starting the work again.
+- a page that failed in the worker because of what it is (too slow, too big, no article) is
+  remembered for FAILURE_MINUTES under the link as shared (normalised) and the address it
+  ended at, so asking again answers at once instead of starting the work again. A failure of
+  Quorum's own (a worker that crashed, a shutdown) is not remembered: it says nothing about
+  the page.
+
+Time: fetching has its own limits (20 s at most, see fetch.py); the worker's part then gets
+JOB_SECONDS of the worker's time, not counting a wait for a free worker (at most one job's
+time, since at most twice as many shares as workers run at once).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from urllib.parse import urlsplit
 
-from .fetch import FetchError, fetch_page
+from .fetch import fetch_page
 from .models import ExtractError
 from .repository import ArticleCache
 from .summarize import SummaryError, llm_summary
@@ -25,12 +31,23 @@ from .worker import ArticleJobError, ArticleWorkers
 
 log = logging.getLogger(__name__)
 
-# The whole share finishes or fails within this (the issue's 30 s, less room to answer).
-TOTAL_SECONDS = 25.0
-# The worker's part (decode, extract, summarise) gets at most this much of it; a real page of
-# the largest size the fetcher accepts takes about 2 s.
+# The worker's part (decode, extract, summarise): a real page of the largest size the fetcher
+# accepts takes about 2 s.
 JOB_SECONDS = 15.0
+# The chat model's summary, when one is configured (falls back to the extractive one).
+MODEL_SECONDS = 20.0
 FAILURE_MINUTES = 10.0
+
+
+def cache_key(url: str) -> str:
+    """The link as the caches know it: without its fragment (never sent to the site), scheme and
+    host in lower case, so `…#1`, `…#2` and `HTTPS://Site/…` are one page, not three."""
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc.lower() if "@" not in parts.netloc else parts.netloc
+        return parts._replace(scheme=parts.scheme.lower(), netloc=netloc, fragment="").geturl()
+    except ValueError:
+        return url
 
 
 class ArticleBusy(Exception):
@@ -96,13 +113,11 @@ class ArticleService:
         FetchError, ExtractError and ArticleJobError say what went wrong with the page;
         ArticleBusy that the member should try again in a minute.
         """
-        url = url.strip().strip("<>")
+        url = cache_key(url.strip().strip("<>"))
         cached = await self.cache.get(url, max_age=self.max_age, now=self.clock())
         if cached is not None:
             return SharedArticle(**cached)
-        failed = await self.cache.failure(url, max_age=FAILURE_MINUTES * 60, now=self.clock())
-        if failed is not None:
-            raise ArticleJobError(failed)
+        await self._raise_remembered_failure(url)
         if member_id is not None and member_id in self._members:
             raise ArticleBusy("Your previous article is still being summarised; wait for it, then try again.")
         if self._jobs >= self.max_jobs:
@@ -112,10 +127,6 @@ class ArticleService:
             self._members.add(member_id)
         try:
             article = await self._fresh(url)
-        except (ExtractError, ArticleJobError) as error:
-            # The page itself is the problem: don't let a retry start the same work again.
-            await self.cache.put_failure(url, str(error), max_age=FAILURE_MINUTES * 60, now=self.clock())
-            raise
         finally:
             self._jobs -= 1
             if member_id is not None:
@@ -123,17 +134,30 @@ class ArticleService:
         await self.cache.put(url, article.canonical_url, asdict(article), max_age=self.max_age, now=self.clock())
         return article
 
+    async def _raise_remembered_failure(self, url: str) -> None:
+        failed = await self.cache.failure(url, max_age=FAILURE_MINUTES * 60, now=self.clock())
+        if failed is not None:
+            raise ArticleJobError(failed)
+
+    async def _remember_failure(self, urls: set[str], error: Exception) -> None:
+        for url in urls:
+            await self.cache.put_failure(url, str(error), max_age=FAILURE_MINUTES * 60, now=self.clock())
+
     async def _fresh(self, url: str) -> SharedArticle:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + TOTAL_SECONDS
+        page = await fetch_page(url, allow_private=self.allow_private)
+        final = cache_key(page.url)
+        if final != url:  # a redirect: to a page that failed a moment ago, under another link?
+            await self._raise_remembered_failure(final)
         try:
-            async with asyncio.timeout_at(deadline):
-                page = await fetch_page(url, allow_private=self.allow_private)
-        except TimeoutError:
-            raise FetchError(f"Fetching the page took longer than {TOTAL_SECONDS:.0f} s; try again later.") from None
-        # The worker's own limit is hard: past it the worker process is killed.
-        budget = max(min(1.0, self.job_seconds), min(self.job_seconds, deadline - loop.time()))
-        processed = await self.workers.process(page.body, page.charset, page.url, timeout=budget)
+            # The worker's limit is hard: past it the worker process is killed.
+            processed = await self.workers.process(page.body, page.charset, page.url, timeout=self.job_seconds)
+        except ExtractError as error:
+            await self._remember_failure({url, final}, error)
+            raise
+        except ArticleJobError as error:
+            if error.page_caused:  # not a crash or a shutdown, which say nothing about the page
+                await self._remember_failure({url, final}, error)
+            raise
         article = processed.article
         summary, summary_by = " ".join(processed.sentences), "extractive"
         if self.summary_api_url and self.summary_model:
@@ -144,7 +168,7 @@ class ArticleService:
                     api_url=self.summary_api_url,
                     api_key=self.summary_api_key,
                     model=self.summary_model,
-                    timeout=max(1.0, deadline - loop.time()),
+                    timeout=MODEL_SECONDS,
                 )
                 summary_by = self.summary_model
             except SummaryError as error:

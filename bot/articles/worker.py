@@ -45,7 +45,15 @@ _LENGTH = struct.Struct(">I")
 
 
 class ArticleJobError(Exception):
-    """The page could not be processed (too slow, too big); str(error) is for the member."""
+    """The page could not be processed; str(error) is for the member.
+
+    `page_caused`: the page itself is the reason (too slow, too big), so trying it again soon
+    would fail the same way; False for Quorum's own failures (a worker that crashed, shutdown).
+    """
+
+    def __init__(self, message: str, *, page_caused: bool = False) -> None:
+        super().__init__(message)
+        self.page_caused = page_caused
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,10 +114,11 @@ def _limit_self(memory_limit: int | None) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
 
 
-def serve(memory_limit: int | None = MEMORY_LIMIT) -> int:
+def serve(memory_limit: int | None = MEMORY_LIMIT, parent: int | None = None) -> int:
     """The worker's main loop: read a job, answer it, until stdin closes."""
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # a stray print must not corrupt the protocol
+    _die_with_the_bot(parent)
     _limit_self(memory_limit)
     import trafilatura  # noqa: F401  (imported before "ready", so the first job is not slower)
 
@@ -138,6 +147,8 @@ class _Worker:
     def __init__(self, process: asyncio.subprocess.Process) -> None:
         self.process = process
         self.discarded = False
+        self.reused = False  # taken from the idle list (not started for this job)
+        self.answered = False  # some byte of this job's answer arrived
 
     @property
     def pid(self) -> int:
@@ -150,14 +161,16 @@ class _Worker:
         stdin.write(_LENGTH.pack(len(data)) + data + _LENGTH.pack(len(body)))
         stdin.write(body)
         await stdin.drain()
+        self.answered = False
         return await self.reply()
 
     async def reply(self) -> dict[str, Any]:
         stdout = self.process.stdout
         assert stdout is not None
         (size,) = _LENGTH.unpack(await stdout.readexactly(_LENGTH.size))
+        self.answered = True
         if size > MAX_REPLY_BYTES:
-            raise ArticleJobError("That page could not be summarised (its result was too large).")
+            raise ArticleJobError("That page could not be summarised (its result was too large).", page_caused=True)
         result = json.loads(await stdout.readexactly(size))
         if not isinstance(result, dict):
             raise ValueError("the worker's reply is not an object")
@@ -192,28 +205,56 @@ class ArticleWorkers:
         memory (the worker is killed and replaced), or the worker failed.
         """
         if self._closed:
-            raise RuntimeError("the article workers are closed")
+            raise ArticleJobError(_STOPPING)
         async with self._slots:
-            worker: _Worker | None = None
+            for attempt in (1, 2):
+                worker = await self._worker()
+                try:
+                    # The limit counts the worker's own time only, not the wait or its start.
+                    async with asyncio.timeout(timeout):
+                        reply = await worker.request({"url": url, "charset": charset}, body)
+                except TimeoutError:
+                    self._discard(worker)
+                    raise ArticleJobError(
+                        f"Summarising that page took longer than {timeout:g} s, so I stopped. "
+                        "It is probably not a normal article page; share another link.",
+                        page_caused=True,
+                    ) from None
+                except (asyncio.IncompleteReadError, ConnectionError, ValueError) as error:
+                    self._discard(worker)
+                    if self._closed:
+                        raise ArticleJobError(_STOPPING) from None
+                    gone = not isinstance(error, ValueError) and not worker.answered
+                    if attempt == 1 and worker.reused and gone:
+                        # An idle worker that died meanwhile (killed by the OOM killer, say):
+                        # the page never reached it, so it gets one fresh worker.
+                        log.warning("article worker %s was gone (%r); retrying on a new one", worker.pid, error)
+                        continue
+                    log.warning("article worker failed on %s: %r", url, error)
+                    raise ArticleJobError(_CRASHED) from None
+                except BaseException:  # cancelled mid-job, a bad reply: the pipe is mid-frame
+                    self._discard(worker)
+                    raise
+                return self._outcome(worker, reply, url)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _worker(self) -> _Worker:
+        """A live worker for one job (idle or new), counted as busy; the pool may not be closed."""
+        if self._closed:
+            raise ArticleJobError(_STOPPING)
+        worker = self._take_idle()
+        if worker is None:
             try:
-                async with asyncio.timeout(timeout):
-                    worker = self._take_idle() or await self._start()
-                    self._busy.add(worker)
-                    reply = await worker.request({"url": url, "charset": charset}, body)
+                worker = await asyncio.wait_for(self._start(), START_SECONDS)
             except TimeoutError:
-                self._discard(worker)
-                raise ArticleJobError(
-                    f"Summarising that page took longer than {timeout:.0f} s, so I stopped. "
-                    "It is probably not a normal article page; share another link."
-                ) from None
-            except (asyncio.IncompleteReadError, ConnectionError, ValueError) as error:
-                self._discard(worker)
-                log.warning("article worker failed on %s: %r", url, error)
                 raise ArticleJobError(_CRASHED) from None
-            except BaseException:  # cancelled mid-job: the worker's pipe is mid-frame
-                self._discard(worker)
-                raise
-            return self._outcome(worker, reply, url)
+        else:
+            worker.reused = True
+        self._busy.add(worker)
+        if self._closed:  # closed while it started: close() could not see it
+            self._discard(worker)
+            raise ArticleJobError(_STOPPING)
+        return worker
 
     def _take_idle(self) -> _Worker | None:
         """An idle worker that is still alive (one may have died or been killed meanwhile)."""
@@ -243,7 +284,9 @@ class ArticleWorkers:
             raise ExtractError(str(reply.get("message")))
         self._discard(worker)  # after a MemoryError or an unexpected error, start afresh
         if kind == "memory":
-            raise ArticleJobError("That page needs more memory than I allow for one article; share a lighter page.")
+            raise ArticleJobError(
+                "That page needs more memory than I allow for one article; share a lighter page.", page_caused=True
+            )
         log.error("article worker could not process %s: %s", url, reply.get("message"))
         raise ArticleJobError(_CRASHED)
 
@@ -252,10 +295,14 @@ class ArticleWorkers:
             sys.executable,
             "-m",
             "bot.articles.worker",
-            *(["--memory-limit", str(self.memory_limit)] if self.memory_limit else ["--memory-limit", "0"]),
+            "--memory-limit",
+            str(self.memory_limit or 0),
+            "--parent",
+            str(os.getpid()),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             cwd=_PROJECT_ROOT,
+            env=_worker_environment(),
         )
         worker = _Worker(process)
         self.started += 1
@@ -295,7 +342,10 @@ class ArticleWorkers:
         return [w.pid for w in self._idle]
 
     async def close(self) -> None:
-        """Stop every worker: idle ones get EOF and exit, busy ones are killed (their jobs fail)."""
+        """Stop every worker: idle ones get EOF and exit, busy ones are killed (their jobs fail).
+        Safe to call twice."""
+        if self._closed:
+            return
         self._closed = True
         for worker in list(self._busy):
             self._discard(worker)
@@ -309,14 +359,47 @@ class ArticleWorkers:
             except TimeoutError:
                 worker.kill()
                 await worker.process.wait()
+        # Jobs still holding a slot (a worker starting, a job failing on its killed worker) end
+        # promptly now; waiting for their slots lets their workers be reaped here too.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(START_SECONDS + 5):
+                for _ in range(self.size):
+                    await self._slots.acquire()
         if self._reaping:
             await asyncio.gather(*self._reaping, return_exceptions=True)
 
 
 _CRASHED = "Something went wrong while summarising that page; try again later or share another link."
+_STOPPING = "Quorum is restarting; try sharing the link again in a minute."
+# A worker that has not said "ready" by then is not going to (its imports take ~0.3 s).
+START_SECONDS = 30.0
 # The worker runs `-m bot.articles.worker`, so it needs the folder holding `bot/` as its cwd
 # when Quorum runs from a checkout rather than an installed package.
 _PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+# What a worker inherits: enough to run Python here, none of the bot's secrets (DISCORD_TOKEN,
+# SUMMARY_API_KEY): the worker parses hostile HTML and needs no credentials.
+_WORKER_ENVIRONMENT = ("PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV", "SYSTEMROOT")
+
+
+def _worker_environment() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k in _WORKER_ENVIRONMENT or k.startswith("LC_")}
+
+
+def _die_with_the_bot(parent: int | None) -> None:
+    """Linux: the kernel kills this worker when the bot's process dies (even by SIGKILL), so a
+    runaway job never outlives the bot."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    if parent is not None and os.getppid() != parent:  # the bot died before we asked
+        os._exit(0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -324,8 +407,9 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description="Quorum's article worker (started by the bot)")
     parser.add_argument("--memory-limit", type=int, default=MEMORY_LIMIT, help="address-space cap in bytes; 0: none")
+    parser.add_argument("--parent", type=int, default=None, help="the bot's process id")
     args = parser.parse_args(argv)
-    return serve(args.memory_limit or None)
+    return serve(args.memory_limit or None, args.parent)
 
 
 if __name__ == "__main__":

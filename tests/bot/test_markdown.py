@@ -74,3 +74,12 @@ def test_only_entity_looking_ampersands_are_escaped():
 @pytest.mark.parametrize(("text", "expected"), [("a\\", "a"), ("a\\\\", "a\\\\"), ("a\\\\\\", "a\\\\"), ("a", "a")])
 def test_drop_dangling_backslash_removes_only_an_unpaired_final_backslash(text, expected):
     assert drop_dangling_backslash(text) == expected
+
+
+def test_escape_inline_escapes_inline_markup_but_not_line_start_markers():
+    from bot.markdown import escape_inline
+
+    assert escape_inline("127.0.0.1") == "127.0.0.1"
+    assert escape_inline("# not a heading mid-sentence") == "# not a heading mid-sentence"
+    assert escape_inline("my_site__x__.example <@1> @here") == "my\\_site\\_\\_x\\_\\_.example \\<@1> \\@here"
+    assert escape_inline("line one\n# two") == escape("line one\n# two")  # more lines: the full escape

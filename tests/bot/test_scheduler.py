@@ -15,6 +15,7 @@ from types import ModuleType
 import pytest
 
 import bot.scheduler as scheduler_module
+from bot.db import StorageUnavailable
 from bot.scheduler import ERROR_BACKOFF, MAX_SLEEP, DeadlineScheduler
 
 START = 1_000.0
@@ -288,6 +289,20 @@ async def test_error_in_run_due_is_logged(scheduler, storage, time, caplog):
     [record] = [r for r in caplog.records if r.name == "bot.scheduler"]
     assert "deadlines scheduler failed" in record.getMessage()
     assert record.exc_info is not None and isinstance(record.exc_info[1], RuntimeError)
+
+
+async def test_storage_failures_are_retried_without_a_log_entry_each(scheduler, storage, time, caplog):
+    # The database logs a storage incident once; the scheduler must not add one per retry.
+    storage.deadlines = [START]
+    storage.closes_due = False
+    storage.failures = [StorageUnavailable("database or disk is full") for _ in range(3)]
+    with caplog.at_level(logging.WARNING, logger="bot.scheduler"):
+        scheduler.start()
+        for _ in range(3):
+            sleep = await time.next_sleep()
+            assert sleep.delay == ERROR_BACKOFF
+            await time.pass_time(sleep)
+    assert [r for r in caplog.records if r.name == "bot.scheduler"] == []
 
 
 async def test_error_in_run_due_backs_off_before_retrying(scheduler, storage, time):

@@ -367,3 +367,17 @@ async def test_shared_article_from_a_hostile_page_posts_no_markup_of_the_pages(w
     assert "[Free Nitro](https://evil.example/login)" in embed.description.replace("\\", "")
     site = next(f for f in embed.fields if f.name == "Site")
     assert_literal(site.value, "embed_field_value", _HostilePage.SITE)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["https://news.example/" + "a" * 3000, "javascript:alert(1)", "https://news.example/a b", "https://x\x00y", ""],
+    ids=["too-long", "javascript", "space", "control", "empty"],
+)
+def test_page_chosen_urls_discord_would_refuse_are_left_out(bad):
+    # A page picks its canonical and image URLs; Discord refuses the whole message for a bad one.
+    embed = article_embed(_article(canonical_url=bad, image=bad), shared_by="m")
+    assert embed.url == "https://news.example/a"  # the page's own address instead
+    assert not embed.image.url
+    both_bad = article_embed(_article(url=bad, canonical_url=bad), shared_by="m")
+    assert both_bad.url is None

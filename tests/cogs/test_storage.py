@@ -7,6 +7,7 @@ at its current size, and SQLite then fails writes with SQLITE_FULL exactly as on
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 
@@ -63,17 +64,18 @@ async def test_writes_to_a_full_database_fail_with_storage_unavailable_logged_on
 
 
 async def test_a_batch_with_a_failed_storage_write_acknowledges_none_of_its_writes(tmp_path):
-    # SQLite rolls the whole transaction back on SQLITE_FULL, so no write of that batch is kept:
-    # none may be reported as done.
+    # SQLite rolls the whole transaction back on SQLITE_FULL, so no write of that batch is kept,
+    # not even one that fits: none may be reported as done.
     db = await Database.open(tmp_path / "full.sqlite3")
     try:
         await db.write(cap_at_current_size)
         await fill(db)
-        import asyncio
-
-        results = await asyncio.gather(*(db.set_meta(f"k{n}", "z" * 300) for n in range(30)), return_exceptions=True)
-        assert all(isinstance(r, StorageUnavailable) for r in results)
-        assert await db.fetchval("SELECT count(*) FROM meta WHERE key LIKE 'k%'") == 0
+        small, large = db.set_meta("small", "a"), db.set_meta("large", "z" * 5000)
+        results = await asyncio.gather(small, large, return_exceptions=True)  # one batch, in this order
+        assert all(isinstance(r, StorageUnavailable) for r in results), results
+        assert await db.get_meta("small") is None
+        await db.set_meta("small", "a")  # alone it fits: it failed only because its batch did
+        assert await db.get_meta("small") == "a"
     finally:
         await db.close()
 
@@ -112,3 +114,4 @@ async def test_votes_on_a_full_disk_are_refused_with_what_happened(env, caplog):
     result = await members[0].click(message, custom_id="quorum:vote:1:0")
     assert "Your vote" in (result.followups[-1] if result.followups else result.response).content
     assert (await repo.tally(poll)).voters == filled + 1
+

@@ -142,5 +142,6 @@ async def cast_votes(repo: PollRepository, args: argparse.Namespace) -> int:
     emit("DONE")
     return 0
 
+
 if __name__ == "__main__":
     sys.exit(asyncio.run(main()))

@@ -766,3 +766,19 @@ async def test_a_charset_that_is_not_a_text_encoding_falls_back_to_utf8(site):
 )
 def test_decoding_never_crashes(body, header, expected):
     assert expected in fetch_module.decode_page(body, header)
+
+
+async def test_article_lookups_never_wait_behind_the_loops_shared_threads(site):
+    """discord.py resolves discord.com in the loop's default executor; article lookups have
+    threads of their own, so neither waits behind the other."""
+    import threading
+
+    release = threading.Event()
+    loop = asyncio.get_running_loop()
+    busy = [loop.run_in_executor(None, release.wait, 60) for _ in range(64)]  # more than the pool has
+    try:
+        page = await fetch_page(f"http://localhost:{site.port}/article", allow_private=True, total_timeout=5)
+        assert "The community proves it." in page.html
+    finally:
+        release.set()
+        await asyncio.gather(*busy)

@@ -151,6 +151,8 @@ async def hostile():
 
     async def page(request: web.Request) -> web.Response:
         hits[request.path] = hits.get(request.path, 0) + 1
+        if request.path == "/redirect":
+            raise web.HTTPFound("/heavy")
         if request.path == "/slow":
             await release.wait()
             return web.Response(body=FIXTURE.read_bytes(), content_type="text/html", charset="utf-8")
@@ -166,6 +168,14 @@ async def hostile():
     yield f"http://127.0.0.1:{port}", hits, release
     release.set()
     await runner.cleanup()
+
+
+async def in_progress(articles: ArticleService, jobs: int) -> None:
+    for _ in range(500):
+        if articles._jobs == jobs:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{jobs} share(s) never started")
 
 
 async def test_a_page_of_mr_abbreviations_is_summarised(service, hostile):
@@ -209,7 +219,7 @@ async def test_beyond_the_job_cap_members_are_told_to_try_again(service, hostile
     base, _, release = hostile
     articles = service(max_jobs=1)
     first = asyncio.ensure_future(articles.share(f"{base}/slow", member_id=1))
-    await asyncio.sleep(0.2)
+    await in_progress(articles, 1)
     with pytest.raises(ArticleBusy, match="try again in a minute"):
         await articles.share(f"{base}/slow?other", member_id=2)
     release.set()
@@ -222,9 +232,53 @@ async def test_one_member_shares_one_article_at_a_time(service, hostile):
     base, _, release = hostile
     articles = service(max_jobs=4)
     first = asyncio.ensure_future(articles.share(f"{base}/slow", member_id=1))
-    await asyncio.sleep(0.2)
+    await in_progress(articles, 1)
     with pytest.raises(ArticleBusy, match="previous article"):
         await articles.share(f"{base}/slow?again", member_id=1)
     other = asyncio.ensure_future(articles.share(f"{base}/slow?other", member_id=2))
     release.set()
     assert (await first).title == TITLE and (await other).title == TITLE
+
+
+async def test_the_same_page_under_another_fragment_or_case_is_the_same_failure(service, workers, hostile):
+    base, hits, _ = hostile
+    articles = service(job_seconds=0.3)
+    with pytest.raises(ArticleJobError, match="took longer than"):
+        await articles.share(f"{base}/heavy#0")
+    for again in (f"{base}/heavy#1", f"{base}/heavy#2", f"{base.upper().replace('HTTP:', 'http:')}/heavy"):
+        with pytest.raises(ArticleJobError, match="took longer than"):
+            await articles.share(again)
+    assert hits["/heavy"] == 1 and workers.killed == 1
+
+
+async def test_a_redirect_to_a_page_that_just_failed_is_answered_without_a_worker(service, workers, hostile):
+    base, hits, _ = hostile
+    articles = service(job_seconds=0.3)
+    with pytest.raises(ArticleJobError, match="took longer than"):
+        await articles.share(f"{base}/heavy")
+    started = workers.started
+    with pytest.raises(ArticleJobError, match="took longer than"):
+        await articles.share(f"{base}/redirect")
+    assert hits["/redirect"] == 1 and hits["/heavy"] == 2  # fetched, but not processed again
+    assert workers.started == started and workers.killed == 1
+
+
+async def test_a_failure_of_quorums_own_is_not_remembered_against_the_page(db, hostile):
+    base, hits, _ = hostile
+    first_pool = ArticleWorkers(1)
+    articles = ArticleService(ArticleCache(db), lambda: 1_700_000_000.0, first_pool, allow_private=True)
+    share = asyncio.ensure_future(articles.share(f"{base}/heavy"))
+    for _ in range(500):
+        if first_pool._busy:
+            break
+        await asyncio.sleep(0.01)
+    await first_pool.close()  # the bot shuts down mid-job
+    with pytest.raises(ArticleJobError, match="restarting"):
+        await share
+    second_pool = ArticleWorkers(1)
+    try:
+        after = ArticleService(ArticleCache(db), lambda: 1_700_000_000.0, second_pool, allow_private=True)
+        shared = await after.share(f"{base}/heavy")  # processed afresh, not a remembered "restarting"
+        assert shared.url == f"{base}/heavy" and hits["/heavy"] == 2
+    finally:
+        await second_pool.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 from pathlib import Path
 
 import pytest
@@ -108,8 +109,7 @@ async def test_a_worker_that_died_while_idle_is_replaced(pool):
     await pool.process(FIXTURE, "utf-8", URL, timeout=30)
     pid = pool.pids[0]
     os.kill(pid, signal.SIGKILL)
-    assert await gone(pid)
-    await asyncio.sleep(0.1)  # the child watcher records its exit
+    # At once: the pool may not know yet that it died, and writes the job to a dead pipe.
     processed = await pool.process(FIXTURE, "utf-8", URL, timeout=30)
     assert processed.article.title == TITLE and pool.pids != [pid]
 
@@ -130,7 +130,7 @@ async def test_close_stops_every_idle_worker():
     pids = workers.pids
     await workers.close()
     assert all(not alive(pid) for pid in pids)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(ArticleJobError, match="restarting"):
         await workers.process(FIXTURE, "utf-8", URL, timeout=30)
 
 
@@ -144,3 +144,72 @@ async def test_closing_the_pool_stops_a_busy_worker_too():
     with pytest.raises(ArticleJobError):
         await job
     assert await gone(pid)
+
+
+async def test_a_job_waiting_for_a_worker_when_the_pool_closes_starts_none():
+    workers = ArticleWorkers(1)
+    first = asyncio.ensure_future(workers.process(HEAVY, "utf-8", "https://example.org/heavy", timeout=30))
+    await asyncio.sleep(0)
+    waiting = asyncio.ensure_future(workers.process(FIXTURE, "utf-8", URL, timeout=30))
+    for _ in range(200):
+        if workers.started:
+            break
+        await asyncio.sleep(0.01)
+    await workers.close()
+    for job in (first, waiting):
+        with pytest.raises(ArticleJobError, match="restarting"):
+            await job
+    assert workers.started == 1 and workers.pids == []
+
+
+def worker_environment(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes()
+    return dict(item.split("=", 1) for item in raw.decode().split("\0") if "=" in item)
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")
+async def test_workers_inherit_none_of_the_bots_secrets(monkeypatch):
+    monkeypatch.setenv("DISCORD_TOKEN", "secret-token")
+    monkeypatch.setenv("SUMMARY_API_KEY", "secret-key")
+    workers = ArticleWorkers(1)
+    try:
+        await workers.process(FIXTURE, "utf-8", URL, timeout=30)
+        environment = worker_environment(workers.pids[0])
+        assert "DISCORD_TOKEN" not in environment and "SUMMARY_API_KEY" not in environment
+        assert "PATH" in environment
+    finally:
+        await workers.close()
+
+
+PARENT = """
+import asyncio, sys
+sys.path.insert(0, sys.argv[1])
+from bot.articles.worker import ArticleWorkers
+
+async def main():
+    workers = ArticleWorkers(1)
+    body = open(sys.argv[2], "rb").read()
+    await workers.process(body, "utf-8", "https://example.org/", timeout=30)
+    print(workers.pids[0], flush=True)
+    await asyncio.sleep(600)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+async def test_a_worker_dies_with_a_killed_bot(tmp_path):
+    fixture = tmp_path / "page.html"
+    fixture.write_bytes(FIXTURE)
+    root = str(Path(__file__).resolve().parents[3])
+    bot = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", PARENT, root, str(fixture), stdout=asyncio.subprocess.PIPE
+    )
+    assert bot.stdout is not None
+    line = await asyncio.wait_for(bot.stdout.readline(), 60)
+    pid = int(line)
+    assert alive(pid)
+    bot.kill()  # SIGKILL: the bot gets no chance to stop its workers
+    await bot.stdout.read()
+    await bot.wait()
+    assert await gone(pid), "the worker outlived the bot"

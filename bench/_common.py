@@ -187,3 +187,15 @@ class LatencyFigures:
     @property
     def p99(self) -> float:
         return percentile(self.latencies, 99)
+
+
+def stop_bot(process: Any) -> None:
+    """SIGTERM a bot process (a graceful stop), SIGKILL it if it has not ended within 30 s."""
+    import signal
+    import subprocess
+
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()

@@ -34,7 +34,6 @@ import argparse
 import asyncio
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -43,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _common import LatencyFigures, machine_lines, median, table
+from _common import LatencyFigures, machine_lines, median, stop_bot, table
 from aiohttp import web
 from loopback_discord import COMMAND_ID, LoopbackDiscord
 from votes_loopback import VOTER_BASE, count_votes, post_quorum_poll, storm
@@ -235,11 +234,7 @@ async def run_set(number: int, args: argparse.Namespace) -> list[Round]:
             if got != expected:
                 print(f"DB MISMATCH in set {number}: {got} != {expected}")
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_bot(process)
         pages.kill()
         pages.wait()
         await server.stop()

@@ -30,7 +30,6 @@ import argparse
 import asyncio
 import os
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -40,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _common import LatencyFigures, machine_lines, median, set_order, set_ratios, table
+from _common import LatencyFigures, machine_lines, median, set_order, set_ratios, stop_bot, table
 from loopback_discord import CHANNEL_ID, COMMAND_ID, CREATOR_ID, LoopbackDiscord
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -173,11 +172,7 @@ async def run_bot(kind: str, args: argparse.Namespace) -> list[Round]:
                 r.extra["db_check"] = "OK" if got == expected else f"MISMATCH {got} != {expected}"
             rounds[-1].extra["edits"] = server.edits
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_bot(process)
         await server.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
     return rounds

@@ -18,6 +18,15 @@ FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "kubernetes_article
 TITLE = "The Internet Is Awesome! The Kubernetes Community Proves It"
 
 
+async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
+    """Serve `app` on 127.0.0.1 at a free port; the runner (to clean up) and the base URL."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+
+
 @pytest.fixture
 async def server():
     """The article page and an OpenAI-compatible stub on 127.0.0.1."""
@@ -40,12 +49,8 @@ async def server():
     app = web.Application()
     app.router.add_get("/article", page)
     app.router.add_post("/v1/chat/completions", chat)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}", hits, model_status
+    runner, base = await serve(app)
+    yield base, hits, model_status
     await runner.cleanup()
 
 
@@ -160,12 +165,8 @@ async def hostile():
 
     app = web.Application()
     app.router.add_get("/{name}", page)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}", hits, release
+    runner, base = await serve(app)
+    yield base, hits, release
     release.set()
     await runner.cleanup()
 

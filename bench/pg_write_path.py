@@ -18,6 +18,10 @@ Quorum's SQLite writer uses synchronous=FULL). Variants:
   transaction, one savepoint each (Quorum's SQLite design, on asyncpg);
 * psycopg-thread: psycopg 3 (sync) on a dedicated writer thread, the same batching: exactly
   Quorum's `Database` with another DB-API connection;
+* asyncpg-pool-function: the pool, each vote one call of a PL/pgSQL function that checks the
+  rule and writes (a refusal is a return value, not an error): one round trip per vote;
+* psycopg-pipeline: the writer thread's group commit with that function, every vote of a batch
+  sent in pipeline mode before any answer is read: one round trip per batch, no savepoints.
 
 Prints votes/s and p50/p99 latency per variant (median of `--runs` runs, interleaved).
 """
@@ -49,6 +53,20 @@ CREATE TABLE bench_votes (poll_id BIGINT NOT NULL REFERENCES bench_polls (id), u
                           option INTEGER NOT NULL, voted_at DOUBLE PRECISION NOT NULL,
                           PRIMARY KEY (poll_id, user_id));
 INSERT INTO bench_polls VALUES (1, NULL);
+"""
+# The vote as one statement: the rule check and the write in a function that reports a refusal
+# as a value instead of raising, so a batch needs neither savepoints nor a round trip per vote.
+PG_FUNCTION = """
+CREATE OR REPLACE FUNCTION bench_vote(p BIGINT, u BIGINT, o INTEGER, t DOUBLE PRECISION) RETURNS INTEGER
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF (SELECT closed_at FROM bench_polls WHERE id = p) IS NOT NULL THEN
+        RETURN 1;
+    END IF;
+    INSERT INTO bench_votes (poll_id, user_id, option, voted_at) VALUES (p, u, o, t)
+        ON CONFLICT (poll_id, user_id) DO UPDATE SET option = excluded.option, voted_at = excluded.voted_at;
+    RETURN 0;
+END $$;
 """
 SQLITE_SCHEMA = PG_SCHEMA.replace("BIGINT", "INTEGER").replace("DOUBLE PRECISION", "REAL")
 VOTE_PG = (
@@ -194,12 +212,53 @@ async def psycopg_thread(dsn: str, votes: int, concurrency: int) -> tuple[float,
         executor.shutdown()
 
 
+async def asyncpg_pool_function(dsn: str, votes: int, concurrency: int) -> tuple[float, list[float]]:
+    import asyncpg
+
+    pool = await asyncpg.create_pool(dsn, min_size=10, max_size=10)
+    try:
+        async def cast(user: int) -> None:
+            async with pool.acquire() as conn:  # autocommit: one round trip, one commit
+                await conn.fetchval("SELECT bench_vote($1, $2, $3, $4)", 1, user, user % 4, time.time())
+
+        return await drive(cast, votes, concurrency)
+    finally:
+        await pool.close()
+
+
+async def psycopg_pipeline(dsn: str, votes: int, concurrency: int) -> tuple[float, list[float]]:
+    import psycopg
+
+    executor = ThreadPoolExecutor(max_workers=1)
+    loop = asyncio.get_running_loop()
+    conn = await loop.run_in_executor(executor, lambda: psycopg.connect(dsn, autocommit=True))
+
+    def run_sync(users: list[int]) -> list[BaseException | None]:
+        # One transaction, every vote's statement sent before any answer is read: one round trip.
+        with conn.transaction(), conn.pipeline():
+            cursors = [
+                conn.execute("SELECT bench_vote(%s, %s, %s, %s)", (1, user, user % 4, time.time())) for user in users
+            ]
+        return [None if cursor.fetchone() == (0,) else RuntimeError("refused") for cursor in cursors]
+
+    async def run_batch(users: list[int]) -> list[BaseException | None]:
+        return await loop.run_in_executor(executor, run_sync, users)
+
+    batcher = Batcher(run_batch)
+    try:
+        return await drive(batcher.submit, votes, concurrency)
+    finally:
+        await loop.run_in_executor(executor, conn.close)
+        executor.shutdown()
+
+
 async def reset(dsn: str) -> None:
     import asyncpg
 
     conn = await asyncpg.connect(dsn)
     try:
         await conn.execute(PG_SCHEMA)
+        await conn.execute(PG_FUNCTION)
     finally:
         await conn.close()
 
@@ -224,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
         "asyncpg-pool": lambda: asyncpg_pool(args.dsn, args.votes, args.concurrency),
         "asyncpg-batch": lambda: asyncpg_batch(args.dsn, args.votes, args.concurrency),
         "psycopg-thread": lambda: psycopg_thread(args.dsn, args.votes, args.concurrency),
+        "asyncpg-pool-function": lambda: asyncpg_pool_function(args.dsn, args.votes, args.concurrency),
+        "psycopg-pipeline": lambda: psycopg_pipeline(args.dsn, args.votes, args.concurrency),
     }
     results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in variants}
     for _ in range(args.runs):

@@ -181,28 +181,19 @@ async def asyncpg_batch(dsn: str, votes: int, concurrency: int) -> tuple[float, 
         await conn.close()
 
 
-async def psycopg_thread(dsn: str, votes: int, concurrency: int) -> tuple[float, list[float]]:
+async def on_writer_thread(
+    dsn: str, votes: int, concurrency: int, run_sync: Callable[[Any, list[int]], list[BaseException | None]]
+) -> tuple[float, list[float]]:
+    """Group commit on a psycopg connection owned by one thread, as Quorum's `Database` does:
+    `run_sync(conn, users)` writes one batch there."""
     import psycopg
 
     executor = ThreadPoolExecutor(max_workers=1)
     loop = asyncio.get_running_loop()
     conn = await loop.run_in_executor(executor, lambda: psycopg.connect(dsn, autocommit=True))
 
-    def run_sync(users: list[int]) -> list[BaseException | None]:
-        outcomes: list[BaseException | None] = []
-        with conn.transaction():
-            for user in users:
-                try:
-                    with conn.transaction():  # a savepoint
-                        conn.execute("SELECT closed_at FROM bench_polls WHERE id = %s", (1,)).fetchone()
-                        conn.execute(VOTE_PSYCOPG, (1, user, user % 4, time.time()))
-                    outcomes.append(None)
-                except Exception as error:
-                    outcomes.append(error)
-        return outcomes
-
     async def run_batch(users: list[int]) -> list[BaseException | None]:
-        return await loop.run_in_executor(executor, run_sync, users)
+        return await loop.run_in_executor(executor, run_sync, conn, users)
 
     batcher = Batcher(run_batch)
     try:
@@ -210,6 +201,30 @@ async def psycopg_thread(dsn: str, votes: int, concurrency: int) -> tuple[float,
     finally:
         await loop.run_in_executor(executor, conn.close)
         executor.shutdown()
+
+
+def savepoint_per_vote(conn: Any, users: list[int]) -> list[BaseException | None]:
+    outcomes: list[BaseException | None] = []
+    with conn.transaction():
+        for user in users:
+            try:
+                with conn.transaction():  # a savepoint
+                    conn.execute("SELECT closed_at FROM bench_polls WHERE id = %s", (1,)).fetchone()
+                    conn.execute(VOTE_PSYCOPG, (1, user, user % 4, time.time()))
+                outcomes.append(None)
+            except Exception as error:
+                outcomes.append(error)
+    return outcomes
+
+
+VOTE_CALL = "SELECT bench_vote(%s, %s, %s, %s)"
+
+
+def pipelined_calls(conn: Any, users: list[int]) -> list[BaseException | None]:
+    # One transaction, every vote's statement sent before any answer is read: one round trip.
+    with conn.transaction(), conn.pipeline():
+        cursors = [conn.execute(VOTE_CALL, (1, user, user % 4, time.time())) for user in users]
+    return [None if cursor.fetchone() == (0,) else RuntimeError("refused") for cursor in cursors]
 
 
 async def asyncpg_pool_function(dsn: str, votes: int, concurrency: int) -> tuple[float, list[float]]:
@@ -224,32 +239,6 @@ async def asyncpg_pool_function(dsn: str, votes: int, concurrency: int) -> tuple
         return await drive(cast, votes, concurrency)
     finally:
         await pool.close()
-
-
-async def psycopg_pipeline(dsn: str, votes: int, concurrency: int) -> tuple[float, list[float]]:
-    import psycopg
-
-    executor = ThreadPoolExecutor(max_workers=1)
-    loop = asyncio.get_running_loop()
-    conn = await loop.run_in_executor(executor, lambda: psycopg.connect(dsn, autocommit=True))
-
-    def run_sync(users: list[int]) -> list[BaseException | None]:
-        # One transaction, every vote's statement sent before any answer is read: one round trip.
-        with conn.transaction(), conn.pipeline():
-            cursors = [
-                conn.execute("SELECT bench_vote(%s, %s, %s, %s)", (1, user, user % 4, time.time())) for user in users
-            ]
-        return [None if cursor.fetchone() == (0,) else RuntimeError("refused") for cursor in cursors]
-
-    async def run_batch(users: list[int]) -> list[BaseException | None]:
-        return await loop.run_in_executor(executor, run_sync, users)
-
-    batcher = Batcher(run_batch)
-    try:
-        return await drive(batcher.submit, votes, concurrency)
-    finally:
-        await loop.run_in_executor(executor, conn.close)
-        executor.shutdown()
 
 
 async def reset(dsn: str) -> None:
@@ -282,9 +271,9 @@ def main(argv: list[str] | None = None) -> int:
         "sqlite-writer": lambda: sqlite_writer(args.votes, args.concurrency),
         "asyncpg-pool": lambda: asyncpg_pool(args.dsn, args.votes, args.concurrency),
         "asyncpg-batch": lambda: asyncpg_batch(args.dsn, args.votes, args.concurrency),
-        "psycopg-thread": lambda: psycopg_thread(args.dsn, args.votes, args.concurrency),
+        "psycopg-thread": lambda: on_writer_thread(args.dsn, args.votes, args.concurrency, savepoint_per_vote),
         "asyncpg-pool-function": lambda: asyncpg_pool_function(args.dsn, args.votes, args.concurrency),
-        "psycopg-pipeline": lambda: psycopg_pipeline(args.dsn, args.votes, args.concurrency),
+        "psycopg-pipeline": lambda: on_writer_thread(args.dsn, args.votes, args.concurrency, pipelined_calls),
     }
     results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in variants}
     for _ in range(args.runs):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterable
 from typing import Any
 
 from ..db import Database
@@ -50,13 +51,16 @@ class ArticleCache:
             "SELECT message FROM article_failures WHERE url = ? AND failed_at >= ?", (url, now - max_age)
         )
 
-    async def put_failure(self, url: str, message: str, *, max_age: float, now: float) -> None:
+    async def put_failure(self, urls: Iterable[str], message: str, *, max_age: float, now: float) -> None:
+        """Remember a failure under each of `urls` (the link shared, where it led), in one write;
+        forget those older than `max_age`."""
+
         def store(conn: sqlite3.Connection) -> None:
             conn.execute("DELETE FROM article_failures WHERE failed_at < ?", (now - max_age,))
-            conn.execute(
+            conn.executemany(
                 "INSERT INTO article_failures (url, message, failed_at) VALUES (?, ?, ?) "
                 "ON CONFLICT (url) DO UPDATE SET message = excluded.message, failed_at = excluded.failed_at",
-                (url, message, now),
+                [(url, message, now) for url in urls],
             )
 
         await self.db.write(store)

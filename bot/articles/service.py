@@ -34,8 +34,6 @@ log = logging.getLogger(__name__)
 # The worker's part (decode, extract, summarise): a real page of the largest size the fetcher
 # accepts takes about 2 s.
 JOB_SECONDS = 15.0
-# The chat model's summary, when one is configured (falls back to the extractive one).
-MODEL_SECONDS = 20.0
 FAILURE_MINUTES = 10.0
 
 
@@ -140,8 +138,7 @@ class ArticleService:
             raise ArticleJobError(failed)
 
     async def _remember_failure(self, urls: set[str], error: Exception) -> None:
-        for url in urls:
-            await self.cache.put_failure(url, str(error), max_age=FAILURE_MINUTES * 60, now=self.clock())
+        await self.cache.put_failure(urls, str(error), max_age=FAILURE_MINUTES * 60, now=self.clock())
 
     async def _fresh(self, url: str) -> SharedArticle:
         page = await fetch_page(url, allow_private=self.allow_private)
@@ -168,7 +165,6 @@ class ArticleService:
                     api_url=self.summary_api_url,
                     api_key=self.summary_api_key,
                     model=self.summary_model,
-                    timeout=MODEL_SECONDS,
                 )
                 summary_by = self.summary_model
             except SummaryError as error:

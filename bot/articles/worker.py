@@ -39,8 +39,6 @@ log = logging.getLogger(__name__)
 MEMORY_LIMIT = 1024 * 1024 * 1024
 NICENESS = 10  # below the bot, which must answer clicks within 3 s
 MAX_REPLY_BYTES = 1_000_000  # the article's start, its metadata and 3-5 sentences fit easily
-# What of the body text comes back: enough for the optional chat-model summary's prompt.
-TEXT_BACK_CHARS = 16_000
 _LENGTH = struct.Struct(">I")
 
 
@@ -58,8 +56,8 @@ class ArticleJobError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Processed:
-    """What a worker made of a page: the article (its text cut to TEXT_BACK_CHARS) and the
-    extractive summary's sentences."""
+    """What a worker made of a page: the article (its text cut to what the optional chat
+    model's prompt reads, MAX_PROMPT_CHARS) and the extractive summary's sentences."""
 
     article: Article
     sentences: list[str]
@@ -69,20 +67,19 @@ class Processed:
 
 
 def process_page(body: bytes, charset: str | None, url: str) -> dict[str, Any]:
-    """One job, as the worker runs it: the reply as a JSON-able dict."""
+    """One job, as the worker runs it: the reply as a JSON-able dict (`serve` turns a
+    MemoryError or a bug into a reply too)."""
     from .extract import extract_article
     from .fetch import decode_page
-    from .summarize import summarize
+    from .summarize import MAX_PROMPT_CHARS, summarize
 
     try:
         article = extract_article(decode_page(body, charset), url)
         sentences = summarize(article.text, title=article.title)
     except ExtractError as error:
         return {"ok": False, "kind": "extract", "message": str(error)}
-    except MemoryError:
-        return {"ok": False, "kind": "memory"}
     values = {f.name: getattr(article, f.name) for f in fields(Article)}
-    values["text"] = article.text[:TEXT_BACK_CHARS]
+    values["text"] = article.text[:MAX_PROMPT_CHARS]  # all of it the bot may still need
     return {"ok": True, "article": values, "sentences": sentences}
 
 

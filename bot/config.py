@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from dotenv import dotenv_values
 
@@ -21,16 +22,23 @@ TOKEN_HELP = (
 # Three dot-separated base64url parts: the shape of every bot token Discord issues.
 _TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{20,}$")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# libpq also takes passwords as query parameters (password=, sslpassword=).
+_QUERY_PASSWORD = re.compile(r"(?i)([?&][a-z_]*password=)[^&#]*")
+_SHARD_PART = re.compile(r"\s*([0-9]+)\s*(?:-\s*([0-9]+)\s*)?")
+_MAX_SHARDS = 65535
 
 # Every setting Quorum reads (the README and .env.example document each).
 SETTING_NAMES = (
     "DISCORD_TOKEN",
     "DATABASE_PATH",
+    "DATABASE_URL",
     "LOG_LEVEL",
     "LOG_FORMAT",
     "DEV_GUILD_ID",
     "DISCORD_API_BASE",
     "DISCORD_GATEWAY_URL",
+    "SHARD_COUNT",
+    "SHARD_IDS",
     "ALLOW_PRIVATE_URLS",
     "ARTICLE_CACHE_HOURS",
     "ARTICLE_WORKERS",
@@ -38,6 +46,52 @@ SETTING_NAMES = (
     "SUMMARY_API_KEY",
     "SUMMARY_MODEL",
 )
+
+
+def redact_url(url: str) -> str:
+    """`url` with its password replaced by `***`, safe for logs and error messages."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed "[" in the host
+        parts = None
+    if parts is not None and "@" in parts.netloc:
+        if parts.password is not None:
+            userinfo, _, host = parts.netloc.rpartition("@")
+            rebuilt = urlunsplit(parts._replace(netloc=f"{userinfo.partition(':')[0]}:***@{host}"))
+            # urlsplit lowercases the scheme: show it as written, so "POSTGRESQL://" visibly differs.
+            url = url[: len(parts.scheme)] + rebuilt[len(parts.scheme) :]
+    elif "@" in url:
+        # No clean user:password@host (no scheme, a "/" or "#" in the password ...): hide all before the last "@".
+        scheme = re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", url)
+        url = f"{scheme[0] if scheme else ''}***@{url.rpartition('@')[2]}"
+    return _QUERY_PASSWORD.sub(r"\1***", url)
+
+
+def _parse_shard_ids(raw: str) -> tuple[int, ...]:
+    """`0,1,5`, `0-3` or `0-3,8` as sorted unique ids; a ValueError says what is wrong."""
+    unparseable = f"SHARD_IDS={raw} is not a list of shard ids and ranges like 0,1,5 or 0-3,8."
+    ranges: list[tuple[int, int]] = []
+    for part in raw.split(","):
+        if (match := _SHARD_PART.fullmatch(part)) is None:
+            raise ValueError(unparseable)
+        try:
+            first, last = int(match[1]), int(match[2] or match[1])
+        except ValueError:  # more digits than int() converts
+            raise ValueError(unparseable) from None
+        if first > last:
+            raise ValueError(f"SHARD_IDS={raw}: the range {first}-{last} is reversed; write {last}-{first}.")
+        ranges.append((first, last))
+    # Bounding the largest id bounds the count too, checked before any range is expanded (0-99999999999).
+    if (highest := max(last for _, last in ranges)) >= _MAX_SHARDS:
+        raise ValueError(f"SHARD_IDS={raw} names shard {highest}; shard ids run from 0 to at most {_MAX_SHARDS - 1}.")
+    # Merge overlapping ranges first, so many repeats of 0-65534 stay cheap; the result is sorted and unique.
+    merged: list[list[int]] = []
+    for first, last in sorted(ranges):
+        if merged and first <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], last)
+        else:
+            merged.append([first, last])
+    return tuple(i for first, last in merged for i in range(first, last + 1))
 
 
 class SettingsError(Exception):
@@ -63,6 +117,9 @@ class Settings:
     summary_api_url: str | None = None
     summary_api_key: str | None = None
     summary_model: str | None = None
+    database_url: str | None = None
+    shard_count: int | None = None
+    shard_ids: tuple[int, ...] | None = None
 
     @classmethod
     def from_env(
@@ -98,6 +155,13 @@ class Settings:
         if database_path.exists() and database_path.is_dir():
             problems.append(f"DATABASE_PATH={database_path} is a directory; name a file.")
 
+        database_url = get("DATABASE_URL")
+        if database_url is not None and not database_url.startswith(("postgresql://", "postgres://")):
+            problems.append(
+                f"DATABASE_URL={redact_url(database_url)} must start with postgresql:// or postgres:// "
+                "(unset it to use SQLite at DATABASE_PATH)."
+            )
+
         log_level = (get("LOG_LEVEL") or "INFO").upper()
         if log_level not in _LOG_LEVELS:
             problems.append(f"LOG_LEVEL={log_level} is not one of {', '.join(_LOG_LEVELS)}.")
@@ -120,6 +184,32 @@ class Settings:
             problems.append(f"DISCORD_API_BASE={api_base} must start with http:// or https://.")
         if gateway_url is not None and not re.match(r"^wss?://", gateway_url):
             problems.append(f"DISCORD_GATEWAY_URL={gateway_url} must start with ws:// or wss://.")
+
+        # Both unset: discord.py's auto-sharding. SHARD_COUNT alone: this process runs them all.
+        shard_count: int | None = None
+        raw_count = get("SHARD_COUNT")
+        if raw_count is not None:
+            if re.fullmatch(r"[0-9]{1,6}", raw_count) and 1 <= int(raw_count) <= _MAX_SHARDS:
+                shard_count = int(raw_count)
+            else:
+                problems.append(f"SHARD_COUNT={raw_count} is not a number of shards (1 to {_MAX_SHARDS}).")
+
+        shard_ids: tuple[int, ...] | None = None
+        raw_ids = get("SHARD_IDS")
+        if raw_ids is not None:
+            try:
+                shard_ids = _parse_shard_ids(raw_ids)
+            except ValueError as error:
+                problems.append(str(error))
+            if raw_count is None:
+                problems.append("SHARD_IDS needs SHARD_COUNT: the total number of shards across all processes.")
+            elif shard_ids is not None and shard_count is not None and shard_ids[-1] >= shard_count:
+                beyond = [i for i in shard_ids if i >= shard_count]
+                named = ", ".join(map(str, beyond[:10])) + (f" and {len(beyond) - 10} more" if len(beyond) > 10 else "")
+                problems.append(
+                    f"SHARD_IDS={raw_ids} names {named}, beyond SHARD_COUNT={shard_count}: "
+                    f"shard ids run from 0 to {shard_count - 1}."
+                )
 
         raw_private = (get("ALLOW_PRIVATE_URLS") or "0").lower()
         if raw_private not in ("0", "1", "true", "false", "yes", "no"):
@@ -167,8 +257,16 @@ class Settings:
             summary_api_url=summary_api_url.rstrip("/") if summary_api_url else None,
             summary_api_key=get("SUMMARY_API_KEY"),
             summary_model=summary_model,
+            database_url=database_url,
+            shard_count=shard_count,
+            shard_ids=shard_ids,
         )
 
     @property
     def log_level_number(self) -> int:
         return logging.getLevelName(self.log_level)
+
+    @property
+    def runs_shard_zero(self) -> bool:
+        """Whether this process runs shard 0, the one that syncs slash commands."""
+        return self.shard_ids is None or 0 in self.shard_ids

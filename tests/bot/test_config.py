@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import tracemalloc
 from pathlib import Path
 
 import pytest
 
-from bot.config import SETTING_NAMES, TOKEN_HELP, Settings, SettingsError
+from bot.config import SETTING_NAMES, TOKEN_HELP, Settings, SettingsError, redact_url
 
 TOKEN = "MTAxNTk5NzQ2NjQ0MzEyMDc4OA.GaBcDe.abcdefghijklmnopqrstuvwxyz0123456789AB"
 ALL_SETTINGS = SETTING_NAMES
@@ -105,7 +106,7 @@ def test_a_malformed_token_is_refused_even_when_not_required():
 def test_dotenv_is_read(tmp_path):
     env_file = tmp_path / ".env"
     env_file.write_text(
-        f"# Quorum\nDISCORD_TOKEN={TOKEN}\nLOG_LEVEL=warning\nDEV_GUILD_ID=\"123\"\nexport DATABASE_PATH=q.db\n",
+        f'# Quorum\nDISCORD_TOKEN={TOKEN}\nLOG_LEVEL=warning\nDEV_GUILD_ID="123"\nexport DATABASE_PATH=q.db\n',
         encoding="utf-8",
     )
 
@@ -286,6 +287,228 @@ def test_dev_guild_id_refused(raw):
 def test_dev_guild_id_with_a_superscript_digit_is_a_problem_not_a_crash(raw):
     assert only_problem(DEV_GUILD_ID=raw) == f"DEV_GUILD_ID={raw} is not a server id (a number)."
 
+
+# ---------------------------------------------------------------- DATABASE_URL and redact_url
+
+
+def test_database_url_unset_means_sqlite_at_database_path():
+    result = settings(DATABASE_PATH="q.db", DATABASE_URL="  ")
+
+    assert result.database_url is None
+    assert result.database_path == Path("q.db")
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["postgresql://quorum:secret@db:5432/quorum", "postgres://quorum@db/quorum", "postgresql://", "postgresql:///q"],
+)
+def test_database_url_accepted_as_given(url):
+    assert settings(DATABASE_URL=f" {url} ").database_url == url
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("mysql://quorum:secret@db/quorum", "mysql://quorum:***@db/quorum"),
+        ("sqlite:///data/quorum.sqlite3", "sqlite:///data/quorum.sqlite3"),
+        ("POSTGRESQL://quorum:secret@db/quorum", "POSTGRESQL://quorum:***@db/quorum"),
+        ("postgresql:/quorum:secret@db/quorum", "***@db/quorum"),
+        ("quorum:secret@db:5432/quorum", "***@db:5432/quorum"),  # the scheme forgotten
+        ("db:5432/quorum", "db:5432/quorum"),
+    ],
+)
+def test_database_url_other_schemes_refused_without_the_password(url, shown):
+    found = only_problem(DATABASE_URL=url)
+
+    assert found == (
+        f"DATABASE_URL={shown} must start with postgresql:// or postgres:// (unset it to use SQLite at DATABASE_PATH)."
+    )
+    assert "secret" not in found
+
+
+@pytest.mark.parametrize(
+    ("url", "redacted"),
+    [
+        ("postgresql://quorum:secret@db:5432/quorum", "postgresql://quorum:***@db:5432/quorum"),
+        ("postgresql://quorum:@db/quorum", "postgresql://quorum:***@db/quorum"),
+        ("postgresql://quorum:se:cr@et@db/quorum", "postgresql://quorum:***@db/quorum"),
+        ("postgresql://quorum:se%40cret@db/quorum", "postgresql://quorum:***@db/quorum"),
+        ("postgresql://quorum:se/cret@db/quorum", "postgresql://***@db/quorum"),  # "/" ends the host for urlsplit
+        ("postgresql://quorum:se#cret@db/quorum", "postgresql://***@db/quorum"),
+        ("postgresql://quorum:secret@[::1/quorum", "postgresql://***@[::1/quorum"),  # urlsplit raises
+        (
+            "postgresql://db/quorum?user=quorum&password=secret&sslmode=require",
+            "postgresql://db/quorum?user=quorum&password=***&sslmode=require",
+        ),
+        ("postgresql://db/quorum?sslpassword=secret", "postgresql://db/quorum?sslpassword=***"),
+    ],
+)
+def test_redact_url_hides_the_password(url, redacted):
+    assert redact_url(url) == redacted
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["postgresql://quorum@db:5432/quorum", "postgresql://db/quorum", "postgresql://", "", "not a url", "http://[::1"],
+)
+def test_redact_url_leaves_urls_without_a_password_alone(url):
+    assert redact_url(url) == url
+
+
+# ---------------------------------------------------------------- SHARD_COUNT and SHARD_IDS
+
+
+def test_sharding_unset_means_auto_sharding():
+    result = settings(SHARD_COUNT="", SHARD_IDS=" ")
+
+    assert (result.shard_count, result.shard_ids) == (None, None)
+    assert result.runs_shard_zero
+
+
+def test_shard_count_alone_leaves_the_ids_to_the_caller():
+    result = settings(SHARD_COUNT=" 4 ")
+
+    assert (result.shard_count, result.shard_ids) == (4, None)
+    assert result.runs_shard_zero
+
+
+@pytest.mark.parametrize(("raw", "count"), [("1", 1), ("0016", 16), ("65535", 65535)])
+def test_shard_count_accepted(raw, count):
+    assert settings(SHARD_COUNT=raw).shard_count == count
+
+
+@pytest.mark.parametrize("raw", ["0", "65536", "-1", "+2", "1.5", "two", "²", "9" * 5000])
+def test_shard_count_refused(raw):
+    assert only_problem(SHARD_COUNT=raw) == f"SHARD_COUNT={raw} is not a number of shards (1 to 65535)."
+
+
+@pytest.mark.parametrize(
+    ("raw", "ids"),
+    [
+        ("0,1,5", (0, 1, 5)),
+        ("0-3", (0, 1, 2, 3)),
+        ("0-3,8", (0, 1, 2, 3, 8)),
+        (" 8 , 0 - 1 ,\t3", (0, 1, 3, 8)),
+        ("5,1,5,0-2,2-3", (0, 1, 2, 3, 5)),
+        ("7-7", (7,)),
+        ("0009", (9,)),
+    ],
+)
+def test_shard_ids_accepted_sorted_and_unique(raw, ids):
+    result = settings(SHARD_COUNT="10", SHARD_IDS=raw)
+
+    assert (result.shard_count, result.shard_ids) == (10, ids)
+
+
+def test_overlapping_ranges_are_merged_not_expanded_each_time():
+    result = settings(SHARD_COUNT="65535", SHARD_IDS=",".join(["0-65534"] * 2000))
+
+    assert result.shard_ids == tuple(range(65535))
+
+
+@pytest.mark.parametrize("raw", ["a", "1,,2", "1,", "1-", "-1", "1-2-3", "1 2", "0x1", "1.5", "²", "1-" + "9" * 5000])
+def test_unparseable_shard_ids(raw):
+    found = only_problem(SHARD_COUNT="10", SHARD_IDS=raw)
+
+    assert found == f"SHARD_IDS={raw} is not a list of shard ids and ranges like 0,1,5 or 0-3,8."
+
+
+def test_reversed_shard_range():
+    found = only_problem(SHARD_COUNT="10", SHARD_IDS="0,5-3")
+
+    assert found == "SHARD_IDS=0,5-3: the range 5-3 is reversed; write 3-5."
+
+
+def test_shard_ids_beyond_the_count_are_named():
+    found = only_problem(SHARD_COUNT="4", SHARD_IDS="0-1,4,7")
+
+    assert found == "SHARD_IDS=0-1,4,7 names 4, 7, beyond SHARD_COUNT=4: shard ids run from 0 to 3."
+
+
+def test_many_shard_ids_beyond_the_count_are_named_briefly():
+    found = only_problem(SHARD_COUNT="2", SHARD_IDS="0-65534")
+
+    assert found == (
+        "SHARD_IDS=0-65534 names 2, 3, 4, 5, 6, 7, 8, 9, 10, 11 and 65523 more, beyond SHARD_COUNT=2: "
+        "shard ids run from 0 to 1."
+    )
+
+
+def test_shard_ids_need_a_shard_count():
+    found = only_problem(SHARD_IDS="0-3")
+
+    assert found == "SHARD_IDS needs SHARD_COUNT: the total number of shards across all processes."
+
+
+def test_bad_shard_ids_without_a_count_are_two_problems():
+    found = problems(DISCORD_TOKEN=TOKEN, SHARD_IDS="3-1")
+
+    assert found == [
+        "SHARD_IDS=3-1: the range 3-1 is reversed; write 1-3.",
+        "SHARD_IDS needs SHARD_COUNT: the total number of shards across all processes.",
+    ]
+
+
+def test_shard_ids_with_a_bad_count_report_only_the_count():
+    found = only_problem(SHARD_COUNT="0", SHARD_IDS="0-3")
+
+    assert found.startswith("SHARD_COUNT=0 ")
+
+
+@pytest.mark.parametrize("raw", [f"0-{10**12 - 1}", f"0-{10**12 - 1},0-{10**12 - 1}", "65535", "3,70000-70001"])
+def test_huge_shard_ids_are_refused_without_building_them(raw):
+    tracemalloc.start()
+    try:
+        found = only_problem(SHARD_COUNT="65535", SHARD_IDS=raw)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    highest = raw.rpartition("-")[2] if "-" in raw else raw
+    assert found == f"SHARD_IDS={raw} names shard {highest}; shard ids run from 0 to at most 65534."
+    assert peak < 1_000_000  # a list of even 65535 ints would take more
+
+
+@pytest.mark.parametrize(("ids", "runs"), [(None, True), ("0", True), ("3,0", True), ("1-3", False)])
+def test_runs_shard_zero(ids, runs):
+    result = settings(SHARD_COUNT="4", **({} if ids is None else {"SHARD_IDS": ids}))
+
+    assert result.runs_shard_zero is runs
+
+
+def test_new_settings_problems_are_reported_with_the_others():
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(
+            {
+                "DISCORD_TOKEN": TOKEN,
+                "DATABASE_URL": "mysql://quorum:hunter2@db/quorum",
+                "LOG_LEVEL": "LOUD",
+                "SHARD_COUNT": "4",
+                "SHARD_IDS": "2,9,5-6",
+                "ARTICLE_WORKERS": "99",
+            },
+            env_file=None,
+        )
+
+    error = caught.value
+    assert [p.split()[0].split("=")[0] for p in error.problems] == [
+        "DATABASE_URL",
+        "LOG_LEVEL",
+        "SHARD_IDS",
+        "ARTICLE_WORKERS",
+    ]
+    assert "SHARD_IDS=2,9,5-6 names 5, 6, 9, beyond SHARD_COUNT=4" in error.problems[2]
+    assert "hunter2" not in str(error)
+    assert "mysql://quorum:***@db/quorum" in str(error)
+
+
+def test_shard_problems_together():
+    found = problems(DISCORD_TOKEN=TOKEN, SHARD_COUNT="many", SHARD_IDS="0-")
+
+    assert found == [
+        "SHARD_COUNT=many is not a number of shards (1 to 65535).",
+        "SHARD_IDS=0- is not a list of shard ids and ranges like 0,1,5 or 0-3,8.",
+    ]
 
 
 @pytest.mark.parametrize("name", SETTING_NAMES)

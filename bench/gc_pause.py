@@ -42,7 +42,7 @@ MARK = "@@gc-pause@@ "
 async def measure(mode: str, repeat: int) -> dict[str, object]:
     db_dir = Path(tempfile.mkdtemp(prefix="quorum-bench-"))
     bot = QuorumBot(Settings(token=None, database_path=db_dir / "q.sqlite3"), freeze_heap=mode == "frozen")
-    env = Env(bot)
+    env = Env(bot, shard_count=1)
     try:
         await env.start()
         if mode == "plain":

@@ -107,6 +107,7 @@ class LoopbackDiscord:
                 await ws.send_str(json.dumps({"op": 11, "d": None, "s": None, "t": None}))
             elif payload["op"] == 2:
                 await self.dispatch("READY", {
+                    "shard": payload["d"].get("shard", [0, 1]),
                     "v": 10, "user": BOT_USER, "guilds": [{"id": str(GUILD_ID), "unavailable": True}],
                     "session_id": "bench", "resume_gateway_url": f"ws://127.0.0.1:{self.port}/ws",
                     "application": {"id": str(APP_ID), "flags": 0}, "private_channels": [],

@@ -87,7 +87,7 @@ def measure(bot: QuorumBot, label: str, open_polls: int) -> dict[str, Any]:
 async def run(args: argparse.Namespace, db_dir: Path) -> tuple[list[dict[str, Any]], list[str]]:
     clock = SimClock()
     bot = QuorumBot(Settings(token=None, database_path=db_dir / "quorum.sqlite3"), clock=clock)
-    env = Env(bot)
+    env = Env(bot, shard_count=1)
     clock.env = env
     guild = env.create_guild("Memory")
     channel = guild.create_text_channel("polls")

@@ -17,7 +17,7 @@ Quorum's SQLite writer uses synchronous=FULL). Variants:
 * asyncpg-batch: one asyncpg connection, votes queued while a transaction commits form the next
   transaction, one savepoint each (Quorum's SQLite design, on asyncpg);
 * psycopg-thread: psycopg 3 (sync) on a dedicated writer thread, the same batching: exactly
-  Quorum's `Database` with another DB-API connection;
+  Quorum's `SqliteDatabase` with another DB-API connection;
 * asyncpg-pool-function: the pool, each vote one call of a PL/pgSQL function that checks the
   rule and writes (a refusal is a return value, not an error): one round trip per vote;
 * psycopg-pipeline: the writer thread's group commit with that function, every vote of a batch
@@ -119,13 +119,13 @@ class Batcher:
 
 
 async def sqlite_writer(votes: int, concurrency: int) -> tuple[float, list[float]]:
-    from bot.db import Database
+    from bot.db_sqlite import SqliteDatabase
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "bench.sqlite3"
         with sqlite3.connect(path) as conn:
             conn.executescript(SQLITE_SCHEMA)
-        db = await Database.open(path)
+        db = await SqliteDatabase.open(path)
         try:
             async def cast(user: int) -> None:
                 def write(conn: sqlite3.Connection) -> None:
@@ -184,7 +184,7 @@ async def asyncpg_batch(dsn: str, votes: int, concurrency: int) -> tuple[float, 
 async def on_writer_thread(
     dsn: str, votes: int, concurrency: int, run_sync: Callable[[Any, list[int]], list[BaseException | None]]
 ) -> tuple[float, list[float]]:
-    """Group commit on a psycopg connection owned by one thread, as Quorum's `Database` does:
+    """Group commit on a psycopg connection owned by one thread, as Quorum's `SqliteDatabase` does:
     `run_sync(conn, users)` writes one batch there."""
     import psycopg
 

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from _common import machine_lines, table
 
-from bot.db import Database
+from bot.db_sqlite import SqliteDatabase
 from bot.polls.models import Poll, PollDraft
 from bot.polls.repository import PollRepository
 
@@ -58,7 +58,7 @@ def multiple_rows(
 
 
 async def create_polls(path: Path, options: int) -> tuple[Poll, Poll]:
-    db = await Database.open(path)  # applies Quorum's migrations
+    db = await SqliteDatabase.open(path)  # applies Quorum's migrations
     try:
         repo = PollRepository(db)
         labels = tuple(f"Answer {i + 1}" for i in range(options))
@@ -102,7 +102,7 @@ def bulk_load(path: Path, single: Poll, multiple: Poll, votes: int, options: int
 
 
 async def time_tallies(path: Path, polls: list[Poll], repeat: int) -> list[dict[str, object]]:
-    db = await Database.open(path)
+    db = await SqliteDatabase.open(path)
     results = []
     try:
         repo = PollRepository(db)

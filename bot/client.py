@@ -1,4 +1,8 @@
-"""The Bot subclass: owns the database, loads the cogs, registers buttons, syncs commands."""
+"""The Bot subclass: owns the database, loads the cogs, registers buttons, syncs commands.
+
+It is an AutoShardedBot: one process runs the gateway shards SHARD_IDS of SHARD_COUNT (unset:
+every shard Discord recommends), and any number of processes share one PostgreSQL database.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from discord.ext import commands
 
 from .articles.worker import ArticleWorkers
 from .config import Settings
-from .db import Database
+from .db import Database, open_database
 from .heap import freeze_startup_heap
 from .polls.chart import load_matplotlib
 from .polls.repository import PollRepository
@@ -45,7 +49,7 @@ def intents() -> discord.Intents:
     return result
 
 
-class QuorumBot(commands.Bot):
+class QuorumBot(commands.AutoShardedBot):
     def __init__(
         self,
         settings: Settings,
@@ -60,6 +64,9 @@ class QuorumBot(commands.Bot):
             intents=intents(),
             allowed_mentions=NO_MENTIONS,
             tree_cls=QuorumTree,
+            shard_count=settings.shard_count,
+            # SHARD_COUNT alone: this process runs all of them.
+            shard_ids=list(settings.shard_ids) if settings.shard_ids is not None else None,
         )
         self.settings = settings
         self.clock = clock
@@ -81,6 +88,13 @@ class QuorumBot(commands.Bot):
         return self._db
 
     @property
+    def instance_name(self) -> str:
+        """Which process this is among those sharing the database: its shards. A restarted
+        process is the same instance, so it takes back its own unfinished announcements."""
+        ids = self.settings.shard_ids
+        return "all-shards" if ids is None else "shards:" + ",".join(map(str, ids))
+
+    @property
     def article_workers(self) -> ArticleWorkers:
         """The processes that extract and summarise pages (they start on the first share)."""
         if self._article_workers is None:
@@ -93,7 +107,8 @@ class QuorumBot(commands.Bot):
         return self._polls
 
     async def setup_hook(self) -> None:
-        self._db = await Database.open(self.settings.database_path)
+        self._db = await open_database(self.settings)
+        log.info("storage: %s at %s", self._db.dialect, self._db.target)
         self._polls = PollService(PollRepository(self._db), self.clock)
         for extension in EXTENSIONS:
             try:
@@ -101,7 +116,8 @@ class QuorumBot(commands.Bot):
             except Exception:
                 log.exception("failed to load extension %s", extension)
                 raise
-        if self.sync_on_start:
+        # One process syncs (the one running shard 0), and only when the commands changed.
+        if self.sync_on_start and self.settings.runs_shard_zero:
             await self.sync_commands_if_changed()
         if self.freeze_heap:
             load_matplotlib()  # the first announcement would import it anyway
@@ -110,6 +126,11 @@ class QuorumBot(commands.Bot):
     async def close(self) -> None:
         try:
             await super().close()  # unloads cogs first: they stop their tasks
+        except AttributeError:
+            # discord.py's AutoShardedClient.close ends by waking its event queue, which exists
+            # only once the bot has connected; everything before that step has been closed.
+            if hasattr(self, "_AutoShardedClient__queue"):
+                raise
         finally:
             await self.close_resources()
 

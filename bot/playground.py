@@ -104,7 +104,7 @@ async def run_playground(*, port: int | None, database: Path | None, open_browse
         # fetch; the playground runs nothing but loopback, so it is safe here.
         settings = Settings(token=None, database_path=database, allow_private_urls=True)
         bot = QuorumBot(settings, clock=time.time)
-        env = Env(bot, settle_timeout=10.0)
+        env = Env(bot, settle_timeout=10.0, shard_count=1)
         await env.start()
         try:
             general, viewers = await build_world(env)

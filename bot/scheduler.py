@@ -19,6 +19,9 @@ Clock = Callable[[], float]
 # Sleep at most this long between looks at the database, so a wall clock that jumps (a
 # suspended laptop, an NTP step) delays a deadline by a bounded amount.
 MAX_SLEEP = 300.0
+# With a database other processes write to too (PostgreSQL), their new deadlines reach this
+# process only by looking: look this often (one indexed query).
+SHARED_MAX_SLEEP = 15.0
 # After an unexpected error, wait before trying again rather than spinning.
 ERROR_BACKOFF = 30.0
 
@@ -31,11 +34,13 @@ class DeadlineScheduler:
         run_due: Callable[[], Awaitable[None]],
         clock: Clock,
         name: str = "deadlines",
+        max_sleep: float = MAX_SLEEP,
     ) -> None:
         self._next_deadline = next_deadline
         self._run_due = run_due
         self._clock = clock
         self._name = name
+        self._max_sleep = max_sleep
         self._task: asyncio.Task[None] | None = None
         self._sleeping = False
         self._again = False
@@ -84,9 +89,9 @@ class DeadlineScheduler:
                 continue
             # run_due handles everything due; a deadline still in the past means it failed for
             # some poll, so wait a little instead of spinning on it.
-            delay = MAX_SLEEP if deadline is None else max(1.0, deadline - self._clock())
+            delay = self._max_sleep if deadline is None else max(1.0, deadline - self._clock())
             self._sleeping = True
             try:
-                await asyncio.sleep(min(delay, MAX_SLEEP))
+                await asyncio.sleep(min(delay, self._max_sleep))
             finally:
                 self._sleeping = False

@@ -20,7 +20,7 @@ from bot.polls.export import votes_csv
 from bot.polls.models import MAX_QUESTION_LENGTH, Poll
 from bot.polls.render import EMBED_TOTAL, announcement, poll_card, shorten, vote_confirmation, voters_card
 from bot.polls.validation import build_draft
-from bot.scheduler import DeadlineScheduler
+from bot.scheduler import MAX_SLEEP, SHARED_MAX_SLEEP, DeadlineScheduler
 from bot.tree import NO_MENTIONS, VOTE_NOT_STORED, UserFacingError, report_error, send_ephemeral
 
 from ._ack import AckWatchdog
@@ -34,6 +34,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 UPLOAD_LIMIT = 8 * 1024 * 1024
+# Polls closed per write, and announcements claimed (and sent concurrently) per round.
+CLOSE_BATCH = 500
+ANNOUNCE_BATCH = 8
+# After a failed announcement, any process may try again this much later.
+ANNOUNCE_RETRY = 30.0
 
 
 def _manage_guild(interaction: discord.Interaction) -> bool:
@@ -60,6 +65,7 @@ class Polls(commands.Cog):
             run_due=self.close_due_polls,
             clock=bot.clock,
             name="poll-deadlines",
+            max_sleep=SHARED_MAX_SLEEP if bot.db.shared else MAX_SLEEP,
         )
         self._finishing: set[int] = set()
         # Charts get a thread of their own: an announcement never queues behind other work
@@ -74,6 +80,12 @@ class Polls(commands.Cog):
     async def _start_when_ready(self) -> None:
         # Announcing needs a connected bot; closing overdue polls happens in the same pass.
         await self.bot.wait_until_ready()
+        # Announcements this process had claimed before it stopped: take them up now (it
+        # looks for the earlier message first) instead of waiting out its own lease.
+        try:
+            await self.service.repo.reclaim_own(owner=self.bot.instance_name)
+        except Exception:  # the lease runs out by itself; the scheduler must start regardless
+            log.warning("could not take back this process's earlier announcement claims", exc_info=True)
         self.scheduler.start()
 
     async def cog_unload(self) -> None:
@@ -153,20 +165,35 @@ class Polls(commands.Cog):
     # ================================================================ closing
 
     async def close_due_polls(self) -> None:
-        """The scheduler's pass: close what is overdue, announce what is not yet announced."""
-        now = self.bot.clock()
-        for poll_id in await self.service.repo.due(now):
-            if await self.service.repo.close(poll_id, now=now, closed_by=None):
+        """The scheduler's pass: close what is overdue, then announce every closed poll this
+        process can claim. Every process sharing the database runs it; the claims make each
+        poll's announcement exactly one process's job (and a dead process's job another's)."""
+        repo = self.service.repo
+        if not await repo.has_work(self.bot.clock()):
+            return
+        while True:
+            closed = await repo.close_due(self.bot.clock(), limit=CLOSE_BATCH)
+            for poll_id in closed:
                 log.info("poll %s closed by its deadline", poll_id, extra={"poll_id": poll_id})
-        for poll in await self.service.repo.unannounced():
-            await self.finish(poll.id)
+            if len(closed) < CLOSE_BATCH:
+                break
+        while claimed := await repo.claim_announcements(
+            owner=self.bot.instance_name, now=self.bot.clock(), limit=ANNOUNCE_BATCH
+        ):
+            await asyncio.gather(*(self.finish(poll_id, claimed=True) for poll_id in claimed))
 
-    async def finish(self, poll_id: int) -> discord.Message | None:
-        """Announce a closed poll exactly once and show its final state. Safe to call again."""
+    async def finish(self, poll_id: int, *, claimed: bool = False) -> discord.Message | None:
+        """Announce a closed poll exactly once and show its final state. Safe to call again,
+        from any process: without `claimed`, the announcement is claimed here first."""
         if poll_id in self._finishing:
             return None
         self._finishing.add(poll_id)
+        repo = self.service.repo
         try:
+            if not claimed and not await repo.claim_announcement(
+                poll_id, owner=self.bot.instance_name, now=self.bot.clock()
+            ):
+                return None  # announced already, or another process is announcing it
             return await self._finish(poll_id)
         except discord.HTTPException as error:
             if error.status in (400, 403, 404):
@@ -175,18 +202,26 @@ class Polls(commands.Cog):
                 log.error(
                     "poll %s: cannot announce the result (%s); giving up", poll_id, error, extra={"poll_id": poll_id}
                 )
-                await self.service.repo.mark_announced(poll_id, message_id=None, now=self.bot.clock())
+                await repo.mark_announced(poll_id, message_id=None, now=self.bot.clock())
             else:
                 log.warning("poll %s: announcing failed (%s); will retry", poll_id, error, extra={"poll_id": poll_id})
+                await self._retry_later(poll_id)
             return None
         except StorageUnavailable:  # the database logged the incident once already
             log.debug("poll %s: the database can't store writes; will retry", poll_id, extra={"poll_id": poll_id})
             return None
         except Exception:
             log.exception("poll %s: announcing failed; will retry", poll_id, extra={"poll_id": poll_id})
+            await self._retry_later(poll_id)
             return None
         finally:
             self._finishing.discard(poll_id)
+
+    async def _retry_later(self, poll_id: int) -> None:
+        try:
+            await self.service.repo.release_announcement(poll_id, retry_at=self.bot.clock() + ANNOUNCE_RETRY)
+        except Exception:  # the claim's lease runs out by itself
+            log.warning("poll %s: could not schedule the retry", poll_id, exc_info=True, extra={"poll_id": poll_id})
 
     async def _finish(self, poll_id: int) -> discord.Message | None:
         repo = self.service.repo

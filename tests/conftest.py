@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import postgres
 import pytest
 from simcord import Env
 
 from bot.client import QuorumBot
 from bot.config import Settings
+from bot.db import Database, open_database
 from bot.seed import SEED_ANSWERS, SEED_QUESTION  # noqa: F401 (tests import both from here)
 
 SEED_OPTIONS = " | ".join(SEED_ANSWERS)
@@ -22,14 +26,50 @@ class TestClock:
         return self.env.now().timestamp() + self.offset
 
 
+# For the tests of what only SQLite has (its file, its pragmas, its full disk).
+sqlite_only = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request) -> str:
+    """Every behaviour test runs on both storage backends."""
+    if request.param == "postgresql" and postgres.available() is None:
+        pytest.skip(postgres.SKIP_REASON)
+    return request.param
+
+
+@pytest.fixture
+def database_url(backend) -> Iterator[str | None]:
+    """The PostgreSQL URL (a fresh schema) for this test, or None on SQLite."""
+    if backend == "sqlite":
+        yield None
+        return
+    with postgres.fresh_schema() as url:
+        yield url
+
+
 @pytest.fixture
 def db_path(tmp_path):
     return tmp_path / "quorum.sqlite3"
 
 
 @pytest.fixture
-def settings(db_path) -> Settings:
-    return Settings(token=None, database_path=db_path)
+async def open_db(db_path, database_url):
+    """Opens this test's database on its backend (as often as asked: a reopen keeps the data)."""
+    opened: list[Database] = []
+
+    async def open_() -> Database:
+        opened.append(await open_database(Settings(token=None, database_path=db_path, database_url=database_url)))
+        return opened[-1]
+
+    yield open_
+    for database in opened:
+        await database.close()
+
+
+@pytest.fixture
+def settings(db_path, database_url) -> Settings:
+    return Settings(token=None, database_path=db_path, database_url=database_url)
 
 
 @pytest.fixture
@@ -59,7 +99,10 @@ async def env(make_bot, clock, request):
     # SimCord waits in real time for sleeps shorter than settle_timeout; a short one keeps the
     # 5 s edit debounce virtual (driven by advance_time) while leaving room for the chart thread.
     options = {"settle_timeout": 3.0, **(marker.kwargs if marker else {})}
-    environment = Env(make_bot(), **options)
+    bot = make_bot()
+    if bot.shard_count is None:  # auto-sharding asks Discord; SimCord's Discord recommends one shard
+        options.setdefault("shard_count", 1)
+    environment = Env(bot, **options)
     clock.env = environment
     await environment.start()
     try:

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.db import Database, load_migrations
+from bot.db import load_migrations
+from bot.db_sqlite import SqliteDatabase
 from bot.polls.repository import PollRepository
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL (POSIX)")
@@ -171,7 +172,7 @@ def test_every_acknowledged_vote_survives_sigkill(tmp_path, kill_after):
 def test_reopen_after_sigkill_and_keep_voting(tmp_path):
     """Kill, reopen, kill again: each round's writer opens the file after a SIGKILL left a WAL
     behind (Database.open recovers it) and votes go on; nothing acknowledged in any round is
-    lost. Then the bot's own Database opens it in this process and counts agree."""
+    lost. Then the bot's own SqliteDatabase opens it in this process and counts agree."""
     db_path = tmp_path / "quorum.sqlite3"
     first = run_and_kill(db_path, 200, tmp_path)
     single, multiple = first.polls["single"], first.polls["multiple"]
@@ -195,7 +196,7 @@ def test_reopen_after_sigkill_and_keep_voting(tmp_path):
         stored = stored_now
 
     async def reopen_and_vote() -> None:
-        db = await Database.open(db_path)
+        db = await SqliteDatabase.open(db_path)
         try:
             assert await db.schema_version() == len(load_migrations())
             assert await db.integrity_check() == ["ok"]

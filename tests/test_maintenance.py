@@ -23,7 +23,8 @@ from typing import ClassVar
 
 import pytest
 
-from bot.db import Database, load_migrations
+from bot.db import load_migrations
+from bot.db_sqlite import SqliteDatabase
 from bot.logs import JsonFormatter
 from bot.maintenance import application_id_from_token, backup, invite_url
 from bot.polls.models import PollDraft
@@ -59,7 +60,7 @@ def make_database(path: Path, votes: int | None = None) -> Path:
     holding that many votes."""
 
     async def make() -> None:
-        async with await Database.open(path) as db:
+        async with await SqliteDatabase.open(path) as db:
             if votes is None:
                 return
             repo = PollRepository(db)
@@ -229,7 +230,7 @@ def test_check_fails_on_a_schema_newer_than_this_quorum(tmp_path):
 async def test_check_reads_the_database_of_a_running_bot(tmp_path):
     """The healthcheck runs beside the bot, whose connection holds the database in WAL mode."""
     database = tmp_path / "q.sqlite3"
-    async with await Database.open(database) as db:
+    async with await SqliteDatabase.open(database) as db:
         repo = PollRepository(db)
         poll = await repo.create(PollDraft("Now?", ("Yes", "No")), guild_id=1, channel_id=2, creator_id=3,
                                  now=time.time())
@@ -571,7 +572,7 @@ def test_a_backup_over_the_live_database_or_its_files_is_refused(tmp_path, targe
         os.link(path, tmp_path / target)
 
     async def while_the_bot_runs() -> None:
-        async with await Database.open(path) as db:
+        async with await SqliteDatabase.open(path) as db:
             result = await asyncio.to_thread(run_py, tmp_path, "backup", target, DATABASE_PATH="q.sqlite3")
             assert result.returncode == 1 and "is the database itself" in result.stderr, result.stderr
             repo = PollRepository(db)

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from bot.db import Database
+from bot.db_sqlite import SqliteDatabase
 from bot.polls.models import PollDraft
 from bot.polls.repository import PollRepository
 
@@ -24,7 +24,7 @@ PROMPTLY = 30.0  # seconds: starting Python and opening the database take one or
 
 def closed_single_choice_poll(path: Path) -> int:
     async def make() -> int:
-        async with await Database.open(path) as db:
+        async with await SqliteDatabase.open(path) as db:
             repo = PollRepository(db)
             poll = await repo.create(PollDraft("Closed already?", ("Yes", "No")), guild_id=1, channel_id=2,
                                      creator_id=3, now=time.time())

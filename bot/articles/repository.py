@@ -4,11 +4,10 @@ and of pages that failed (so a retry does not start the same work again)."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
-from ..db import Database
+from ..db import Database, WriteConnection
 
 
 class ArticleCache:
@@ -29,7 +28,7 @@ class ArticleCache:
         """Store an entry, and forget those older than `max_age` so the cache does not grow."""
         text = json.dumps(data, ensure_ascii=False)
 
-        def store(conn: sqlite3.Connection) -> None:
+        def store(conn: WriteConnection) -> None:
             conn.execute("DELETE FROM articles WHERE fetched_at < ?", (now - max_age,))
             conn.execute(
                 "INSERT INTO articles (canonical_url, data, fetched_at) VALUES (?, ?, ?) "
@@ -55,7 +54,7 @@ class ArticleCache:
         """Remember a failure under each of `urls` (the link shared, where it led), in one write;
         forget those older than `max_age`."""
 
-        def store(conn: sqlite3.Connection) -> None:
+        def store(conn: WriteConnection) -> None:
             conn.execute("DELETE FROM article_failures WHERE failed_at < ?", (now - max_age,))
             conn.executemany(
                 "INSERT INTO article_failures (url, message, failed_at) VALUES (?, ?, ?) "

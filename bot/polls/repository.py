@@ -1,16 +1,17 @@
-"""Every SQL statement about polls, and nothing else.
+"""Every SQL statement about polls, and nothing else, for both backends.
 
-A PostgreSQL backend would be a second class with these methods; the service, the cogs and
-the rules above them would not change.
+Both dialects share every statement they agree on. Where they differ (collecting a poll's
+answers, the vote itself, skipping rows another process has locked) the difference is one
+fragment or one method here; the service, the cogs and the rules above them never know
+which database they run on.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-from collections.abc import Callable
+from typing import Any
 
-from ..db import Database
+from ..db import ConstraintViolation, Database, WriteConnection
 from .models import (
     Poll,
     PollClosed,
@@ -23,18 +24,29 @@ from .models import (
 )
 from .tally import Tally
 
-_POLL_COLUMNS = """
+_COLUMNS = """
     p.id, p.guild_id, p.number, p.channel_id, p.message_id, p.creator_id, p.question,
     p.multiple, p.anonymous, p.hide_results, p.role_id, p.max_choices, p.created_at,
     p.closes_at, p.closed_at, p.closed_by, p.announce_started_at, p.announcement_id,
     p.announced_at,
-    (SELECT json_group_array(label)
-       FROM (SELECT label FROM poll_options o WHERE o.poll_id = p.id ORDER BY o.position)
-    ) AS options
 """
+# A poll's answers, in order, as one JSON array text.
+_OPTIONS = {
+    "sqlite": """(SELECT json_group_array(label)
+       FROM (SELECT label FROM poll_options o WHERE o.poll_id = p.id ORDER BY o.position)) AS options""",
+    "postgresql": """(SELECT coalesce(json_agg(o.label ORDER BY o.position), '[]')::text
+       FROM poll_options o WHERE o.poll_id = p.id) AS options""",
+}
+# Claiming rows: PostgreSQL passes over rows another process holds instead of waiting for
+# them; SQLite has one writer at a time, so there is nothing to skip.
+_SKIP_LOCKED = {"sqlite": "", "postgresql": " FOR UPDATE SKIP LOCKED"}
+# SQLite's LIKE ignores case (ASCII); PostgreSQL's does not, its ILIKE does (all of Unicode).
+_LIKE = {"sqlite": "LIKE", "postgresql": "ILIKE"}
+# How long a process owns an announcement it claimed before another may take it over.
+ANNOUNCE_LEASE = 120.0
 
 
-def _poll(row: sqlite3.Row) -> Poll:
+def _poll(row: Any) -> Poll:
     return Poll(
         id=row["id"],
         guild_id=row["guild_id"],
@@ -62,6 +74,9 @@ def _poll(row: sqlite3.Row) -> Poll:
 class PollRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._columns = _COLUMNS + _OPTIONS[db.dialect]
+        self._skip_locked = _SKIP_LOCKED[db.dialect]
+        self._like = _LIKE[db.dialect]
 
     # ------------------------------------------------------------ creating
 
@@ -71,33 +86,34 @@ class PollRepository:
         """Store a poll that has no message yet (see `attach_message`)."""
         closes_at = now + draft.duration if draft.duration is not None else None
 
-        def insert(conn: sqlite3.Connection) -> Poll:
-            cursor = conn.execute(
+        def insert(conn: WriteConnection) -> Poll:
+            # Numbers count per server: two processes creating in one server take turns here.
+            conn.lock(guild_id)
+            poll_id = conn.execute(
                 """
                 INSERT INTO polls (guild_id, number, channel_id, creator_id, question, multiple,
                                    anonymous, hide_results, role_id, max_choices, created_at, closes_at)
                 VALUES (?, (SELECT coalesce(max(number), 0) + 1 FROM polls WHERE guild_id = ?),
                         ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                RETURNING id
                 """,
                 (
                     guild_id, guild_id, channel_id, creator_id, draft.question, int(draft.multiple),
                     int(draft.anonymous), int(draft.hide_results), draft.role_id, draft.max_choices,
                     now, closes_at,
                 ),
-            )
-            poll_id = cursor.lastrowid
-            assert poll_id is not None
+            ).fetchone()[0]
             conn.executemany(
                 "INSERT INTO poll_options (poll_id, position, label) VALUES (?, ?, ?)",
                 [(poll_id, i, label) for i, label in enumerate(draft.options)],
             )
             # Read back in the same transaction: the poll as stored, number included.
-            return _poll(conn.execute(f"SELECT {_POLL_COLUMNS} FROM polls p WHERE p.id = ?", (poll_id,)).fetchone())
+            return _poll(conn.execute(f"SELECT {self._columns} FROM polls p WHERE p.id = ?", (poll_id,)).fetchone())
 
         return await self.db.write(insert)
 
     async def attach_message(self, poll_id: int, message_id: int) -> None:
-        def update(conn: sqlite3.Connection) -> None:
+        def update(conn: WriteConnection) -> None:
             conn.execute("UPDATE polls SET message_id = ? WHERE id = ?", (message_id, poll_id))
 
         await self.db.write(update)
@@ -105,7 +121,7 @@ class PollRepository:
     async def discard_unposted(self, poll_id: int) -> None:
         """Remove a poll whose message could not be posted."""
 
-        def delete(conn: sqlite3.Connection) -> None:
+        def delete(conn: WriteConnection) -> None:
             conn.execute("DELETE FROM polls WHERE id = ? AND message_id IS NULL", (poll_id,))
 
         await self.db.write(delete)
@@ -113,12 +129,12 @@ class PollRepository:
     # ------------------------------------------------------------ finding
 
     async def get(self, poll_id: int) -> Poll | None:
-        row = await self.db.fetchone(f"SELECT {_POLL_COLUMNS} FROM polls p WHERE p.id = ?", (poll_id,))
+        row = await self.db.fetchone(f"SELECT {self._columns} FROM polls p WHERE p.id = ?", (poll_id,))
         return _poll(row) if row else None
 
     async def get_by_number(self, guild_id: int, number: int) -> Poll | None:
         row = await self.db.fetchone(
-            f"SELECT {_POLL_COLUMNS} FROM polls p WHERE p.guild_id = ? AND p.number = ? "
+            f"SELECT {self._columns} FROM polls p WHERE p.guild_id = ? AND p.number = ? "
             "AND p.message_id IS NOT NULL",
             (guild_id, number),
         )
@@ -126,14 +142,14 @@ class PollRepository:
 
     async def get_by_message(self, guild_id: int, message_id: int) -> Poll | None:
         row = await self.db.fetchone(
-            f"SELECT {_POLL_COLUMNS} FROM polls p WHERE p.guild_id = ? AND p.message_id = ?",
+            f"SELECT {self._columns} FROM polls p WHERE p.guild_id = ? AND p.message_id = ?",
             (guild_id, message_id),
         )
         return _poll(row) if row else None
 
     async def list_open(self, guild_id: int, limit: int = 100) -> list[Poll]:
         rows = await self.db.fetchall(
-            f"SELECT {_POLL_COLUMNS} FROM polls p WHERE p.guild_id = ? AND p.closed_at IS NULL "
+            f"SELECT {self._columns} FROM polls p WHERE p.guild_id = ? AND p.closed_at IS NULL "
             "AND p.message_id IS NOT NULL "
             "ORDER BY p.closes_at IS NULL, p.closes_at, p.number DESC LIMIT ?",
             (guild_id, limit),
@@ -145,8 +161,8 @@ class PollRepository:
         text = text.strip().lstrip("#")
         pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         rows = await self.db.fetchall(
-            f"SELECT {_POLL_COLUMNS} FROM polls p WHERE p.guild_id = ? AND p.message_id IS NOT NULL "
-            "AND (p.question LIKE ? ESCAPE '\\' OR CAST(p.number AS TEXT) = ?) "
+            f"SELECT {self._columns} FROM polls p WHERE p.guild_id = ? AND p.message_id IS NOT NULL "
+            f"AND (p.question {self._like} ? ESCAPE '\\' OR CAST(p.number AS TEXT) = ?) "
             "ORDER BY p.closed_at IS NOT NULL, p.number DESC LIMIT ?",
             (guild_id, pattern, text, limit),
         )
@@ -155,33 +171,24 @@ class PollRepository:
     # ------------------------------------------------------------ voting
 
     async def cast_vote(self, poll: Poll, user_id: int, option: int, *, now: float) -> VoteOutcome:
-        """Toggle a vote with only the schema's rules (see `vote_checked` for the caller's)."""
-        _, outcome = await self.vote_checked(poll.id, user_id, option, now=now, check=_no_check)
-        return outcome
+        """Toggle `option` for `user_id` (single choice: move or remove the member's vote), in
+        one write. The schema holds the vote rules (closed, one vote, max choices) against
+        every race; the caller's own rules (deadline, role) are the service's."""
+        if self.db.dialect == "postgresql":
+            # One statement, so a batch of clicks is one pipeline (see bot/db.py).
+            row = await self.db.write_statement(
+                "SELECT refusal, change, choices FROM quorum_cast_vote(?, ?, ?, ?)", (poll.id, user_id, option, now)
+            )
+            if row["refusal"] is not None:
+                raise _refusal(row["refusal"], poll)
+            return VoteOutcome(VoteChange(row["change"]), option, tuple(row["choices"]))
 
-    async def vote_checked(
-        self, poll_id: int, user_id: int, option: int, *, now: float, check: Callable[[Poll], None]
-    ) -> tuple[Poll, VoteOutcome]:
-        """Toggle `option` for `user_id` (single choice: move or remove the member's vote).
-
-        The poll is read, `check` (the caller's rules: open, deadline, role) is applied and the
-        vote is written in one transaction, so nothing changes between the check and the
-        write. The schema's keys and triggers hold the vote rules even so.
-        """
-
-        def toggle(conn: sqlite3.Connection) -> tuple[Poll, VoteOutcome]:
-            row = conn.execute(f"SELECT {_POLL_COLUMNS} FROM polls p WHERE p.id = ?", (poll_id,)).fetchone()
-            if row is None:
-                raise PollNotFound()
-            poll = _poll(row)
-            check(poll)
-            if not 0 <= option < len(poll.options):
-                raise PollNotFound()
+        def toggle(conn: WriteConnection) -> VoteOutcome:
             try:
                 if poll.multiple:
-                    return poll, _toggle_multiple(conn, poll, user_id, option, now)
-                return poll, _toggle_single(conn, poll, user_id, option, now)
-            except sqlite3.IntegrityError as error:
+                    return _toggle_multiple(conn, poll, user_id, option, now)
+                return _toggle_single(conn, poll, user_id, option, now)
+            except ConstraintViolation as error:
                 raise _refusal(str(error), poll) from error
 
         return await self.db.write(toggle)
@@ -202,7 +209,7 @@ class PollRepository:
         if poll.multiple:
             voters = int(await self.db.fetchval(
                 # Grouping walks the primary key in order: about twice as fast as count(DISTINCT).
-                "SELECT count(*) FROM (SELECT 1 FROM votes WHERE poll_id = ? GROUP BY user_id)", (poll.id,)
+                "SELECT count(*) FROM (SELECT 1 FROM votes WHERE poll_id = ? GROUP BY user_id) AS voters", (poll.id,)
             ))
         else:
             voters = sum(counts.values())
@@ -231,7 +238,7 @@ class PollRepository:
     async def close(self, poll_id: int, *, now: float, closed_by: int | None) -> bool:
         """Close an open poll. Only the first closer gets True, so only one announces."""
 
-        def update(conn: sqlite3.Connection) -> bool:
+        def update(conn: WriteConnection) -> bool:
             cursor = conn.execute(
                 "UPDATE polls SET closed_at = ?, closed_by = ? WHERE id = ? AND closed_at IS NULL",
                 (now, closed_by, poll_id),
@@ -241,10 +248,23 @@ class PollRepository:
         return await self.db.write(update)
 
     async def next_deadline(self) -> float | None:
+        """When the scheduler has work next: the earliest deadline of an open poll, or when an
+        unannounced poll may be claimed (now, or when another process's claim runs out)."""
         return await self.db.fetchval(
-            "SELECT min(closes_at) FROM polls "
-            "WHERE closed_at IS NULL AND closes_at IS NOT NULL AND message_id IS NOT NULL"
+            "SELECT min(t) FROM ("
+            " SELECT min(closes_at) AS t FROM polls"
+            "  WHERE closed_at IS NULL AND closes_at IS NOT NULL AND message_id IS NOT NULL"
+            " UNION ALL"
+            " SELECT min(coalesce(announce_claim_until, closed_at)) FROM polls"
+            "  WHERE closed_at IS NOT NULL AND announced_at IS NULL"
+            ") AS deadlines"
         )
+
+    async def has_work(self, now: float) -> bool:
+        """Whether a pass of the scheduler would close or claim anything: one read, so that
+        processes looking often at a shared database write only when there is work."""
+        deadline = await self.next_deadline()
+        return deadline is not None and deadline <= now
 
     async def due(self, now: float, limit: int = 100) -> list[int]:
         rows = await self.db.fetchall(
@@ -254,16 +274,92 @@ class PollRepository:
         )
         return [r[0] for r in rows]
 
+    async def close_due(self, now: float, limit: int = 500) -> list[int]:
+        """Close up to `limit` polls whose deadline has passed, in one write; their ids.
+
+        Any number of processes may run this at once: the condition is checked again on the
+        row itself, so each poll is closed by exactly one of them (on PostgreSQL a second
+        closer waits for the first's transaction, then finds the poll closed).
+        """
+
+        def update(conn: WriteConnection) -> list[int]:
+            rows = conn.execute(
+                "UPDATE polls SET closed_at = ?, closed_by = NULL WHERE closed_at IS NULL AND id IN ("
+                " SELECT id FROM polls WHERE closed_at IS NULL AND closes_at IS NOT NULL"
+                " AND message_id IS NOT NULL AND closes_at <= ? ORDER BY closes_at LIMIT ?"
+                ") RETURNING id",
+                (now, now, limit),
+            ).fetchall()
+            return [r[0] for r in rows]
+
+        return await self.db.write(update)
+
+    async def claim_announcements(self, *, owner: str, now: float, limit: int) -> list[int]:
+        """Claim up to `limit` closed, unannounced polls nobody holds, oldest first: this
+        process announces them and every other passes over them until the lease runs out."""
+
+        def update(conn: WriteConnection) -> list[int]:
+            rows = conn.execute(
+                "UPDATE polls SET announce_claim_until = ?, announce_claimed_by = ?"
+                " WHERE announced_at IS NULL AND (announce_claim_until IS NULL OR announce_claim_until <= ?)"
+                " AND id IN ("
+                "  SELECT id FROM polls WHERE closed_at IS NOT NULL AND announced_at IS NULL"
+                "  AND (announce_claim_until IS NULL OR announce_claim_until <= ?)"
+                f"  ORDER BY closed_at LIMIT ?{self._skip_locked}"
+                ") RETURNING id",
+                (now + ANNOUNCE_LEASE, owner, now, now, limit),
+            ).fetchall()
+            return sorted(r[0] for r in rows)
+
+        return await self.db.write(update)
+
+    async def claim_announcement(self, poll_id: int, *, owner: str, now: float) -> bool:
+        """Claim one poll's announcement (a poll closed by hand); False if another holds it."""
+
+        def update(conn: WriteConnection) -> bool:
+            cursor = conn.execute(
+                "UPDATE polls SET announce_claim_until = ?, announce_claimed_by = ?"
+                " WHERE id = ? AND closed_at IS NOT NULL AND announced_at IS NULL"
+                " AND (announce_claim_until IS NULL OR announce_claim_until <= ? OR announce_claimed_by = ?)",
+                (now + ANNOUNCE_LEASE, owner, poll_id, now, owner),
+            )
+            return cursor.rowcount == 1
+
+        return await self.db.write(update)
+
+    async def release_announcement(self, poll_id: int, *, retry_at: float) -> None:
+        """Give a claim back after a failed attempt: any process may try again at `retry_at`."""
+
+        def update(conn: WriteConnection) -> None:
+            conn.execute(
+                "UPDATE polls SET announce_claim_until = ? WHERE id = ? AND announced_at IS NULL", (retry_at, poll_id)
+            )
+
+        await self.db.write(update)
+
+    async def reclaim_own(self, *, owner: str) -> int:
+        """At start: claims this process held before it stopped may be taken again at once
+        (a restarted process looks for its earlier announcement before resending it)."""
+
+        def update(conn: WriteConnection) -> int:
+            return conn.execute(
+                "UPDATE polls SET announce_claim_until = NULL"
+                " WHERE announced_at IS NULL AND announce_claimed_by = ?",
+                (owner,),
+            ).rowcount
+
+        return await self.db.write(update)
+
     async def unannounced(self, limit: int = 100) -> list[Poll]:
         rows = await self.db.fetchall(
-            f"SELECT {_POLL_COLUMNS} FROM polls p WHERE p.closed_at IS NOT NULL "
+            f"SELECT {self._columns} FROM polls p WHERE p.closed_at IS NOT NULL "
             "AND p.announced_at IS NULL ORDER BY p.closed_at LIMIT ?",
             (limit,),
         )
         return [_poll(r) for r in rows]
 
     async def mark_announce_started(self, poll_id: int, *, now: float) -> None:
-        def update(conn: sqlite3.Connection) -> None:
+        def update(conn: WriteConnection) -> None:
             conn.execute(
                 "UPDATE polls SET announce_started_at = coalesce(announce_started_at, ?) WHERE id = ?",
                 (now, poll_id),
@@ -274,7 +370,7 @@ class PollRepository:
     async def mark_announced(self, poll_id: int, *, message_id: int | None, now: float) -> None:
         """Record the announcement (message_id None: it could not be sent and never will be)."""
 
-        def update(conn: sqlite3.Connection) -> None:
+        def update(conn: WriteConnection) -> None:
             conn.execute(
                 "UPDATE polls SET announcement_id = ?, announced_at = ? WHERE id = ?",
                 (message_id, now, poll_id),
@@ -286,11 +382,7 @@ class PollRepository:
         return int(await self.db.fetchval("SELECT count(*) FROM polls WHERE closed_at IS NULL"))
 
 
-def _no_check(poll: Poll) -> None:
-    pass
-
-
-def _toggle_single(conn: sqlite3.Connection, poll: Poll, user_id: int, option: int, now: float) -> VoteOutcome:
+def _toggle_single(conn: WriteConnection, poll: Poll, user_id: int, option: int, now: float) -> VoteOutcome:
     row = conn.execute(
         "SELECT option FROM votes WHERE poll_id = ? AND user_id = ? AND slot = 0", (poll.id, user_id)
     ).fetchone()
@@ -306,7 +398,7 @@ def _toggle_single(conn: sqlite3.Connection, poll: Poll, user_id: int, option: i
     return VoteOutcome(VoteChange.ADDED if row is None else VoteChange.MOVED, option, (option,))
 
 
-def _toggle_multiple(conn: sqlite3.Connection, poll: Poll, user_id: int, option: int, now: float) -> VoteOutcome:
+def _toggle_multiple(conn: WriteConnection, poll: Poll, user_id: int, option: int, now: float) -> VoteOutcome:
     cursor = conn.execute(
         "DELETE FROM votes WHERE poll_id = ? AND user_id = ? AND slot = ?", (poll.id, user_id, option)
     )
@@ -328,7 +420,7 @@ def _refusal(message: str, poll: Poll) -> Exception:
         return PollClosed()
     if "max_choices" in message and poll.max_choices is not None:
         return TooManyChoices(poll.max_choices)
-    if "FOREIGN KEY" in message:
+    if message == "foreign_key":
         return PollNotFound()
-    return sqlite3.IntegrityError(message)
+    return ConstraintViolation(message)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Collection
+from dataclasses import replace
 
 from ..markdown import escape
 from .models import MAX_ID, MAX_OPTIONS, Poll, PollClosed, PollDraft, PollNotFound, VoteOutcome, VoteRefused
@@ -10,6 +12,12 @@ from .refs import PollRef, parse_poll_ref
 from .repository import PollRepository
 
 Clock = Callable[[], float]
+
+# Posted polls the vote path keeps, most recently clicked first. A click needs a poll's
+# answers, deadline and role, which never change once it is posted; what does change
+# (closing) the schema checks inside the vote's own write. So a click costs one write, no
+# read, on both backends. Bounded: memory does not grow with open polls.
+VOTABLE_CACHE = 1024
 
 
 class PollLookupError(LookupError):
@@ -24,6 +32,7 @@ class PollService:
     def __init__(self, repo: PollRepository, clock: Clock) -> None:
         self.repo = repo
         self.clock = clock
+        self._votable: OrderedDict[int, Poll] = OrderedDict()
 
     async def create(self, draft: PollDraft, *, guild_id: int, channel_id: int, creator_id: int) -> Poll:
         return await self.repo.create(
@@ -35,23 +44,43 @@ class PollService:
     ) -> tuple[Poll, VoteOutcome]:
         if not (0 <= poll_id <= MAX_ID and 0 <= option < MAX_OPTIONS):
             raise PollNotFound()  # a forged button: no stored poll has it
+        poll = await self._votable_poll(poll_id)
         now = self.clock()
+        if poll is None or poll.message_id is None or option >= len(poll.options):
+            raise PollNotFound()  # not posted, or a button it never had
+        if not poll.is_open or (poll.closes_at is not None and poll.closes_at <= now):
+            # Past its deadline counts as closed even if the scheduler has not got to it yet.
+            raise PollClosed()
+        if poll.role_id is not None and poll.role_id not in role_ids:
+            raise VoteRefused(f"Only members with the <@&{poll.role_id}> role can vote in this poll.")
+        try:
+            outcome = await self.repo.cast_vote(poll, user_id, option, now=now)
+        except PollClosed:
+            self._votable[poll_id] = replace(poll, closed_at=now)  # closed elsewhere meanwhile
+            raise
+        return poll, outcome
 
-        def rules(poll: Poll) -> None:
-            if poll.message_id is None or option >= len(poll.options):
-                raise PollNotFound()  # not posted, or a button it never had
-            if not poll.is_open or (poll.closes_at is not None and poll.closes_at <= now):
-                # Past its deadline counts as closed even if the scheduler has not got to it yet.
-                raise PollClosed()
-            if poll.role_id is not None and poll.role_id not in role_ids:
-                raise VoteRefused(f"Only members with the <@&{poll.role_id}> role can vote in this poll.")
+    async def _votable_poll(self, poll_id: int) -> Poll | None:
+        poll = self._votable.get(poll_id)
+        if poll is not None:
+            self._votable.move_to_end(poll_id)
+            return poll
+        poll = await self.repo.get(poll_id)
+        if poll is not None and poll.message_id is not None:  # unposted: its message id is still to come
+            self._votable[poll_id] = poll
+            if len(self._votable) > VOTABLE_CACHE:
+                self._votable.popitem(last=False)
+        return poll
 
-        return await self.repo.vote_checked(poll_id, user_id, option, now=now, check=rules)
+    def forget(self, poll_id: int) -> None:
+        """The poll changed here (closed): the next click reads it again."""
+        self._votable.pop(poll_id, None)
 
     async def close(self, poll: Poll, *, user_id: int | None, manage_guild: bool = False) -> bool:
         """Close now. `user_id` None means the deadline closed it. False if already closed."""
         if user_id is not None and not poll.can_manage(user_id, manage_guild=manage_guild):
             raise NotAllowed("Only the poll's creator or members with Manage Server can close it.")
+        self.forget(poll.id)
         return await self.repo.close(poll.id, now=self.clock(), closed_by=user_id)
 
     async def find(self, guild_id: int, text: str) -> Poll:

@@ -41,7 +41,7 @@ def test_freezing_moves_the_live_heap_out_of_the_collectors_scans(unfrozen):
 async def test_the_long_running_bot_preloads_matplotlib_and_freezes_after_setup(settings, unfrozen, caplog):
     caplog.set_level("INFO", logger="bot.client")
     bot = QuorumBot(settings, freeze_heap=True)
-    env = Env(bot)
+    env = Env(bot, shard_count=1)
     await env.start()
     try:
         assert "matplotlib.figure" in sys.modules

@@ -3,30 +3,38 @@ nothing is counted that was not stored, and the incident is logged once, not onc
 
 The full disk is SQLite's own: `PRAGMA max_page_count` on the writer connection caps the file
 at its current size, and SQLite then fails writes with SQLITE_FULL exactly as on a full disk.
+On PostgreSQL the writer's session turns read-only, as a server demoted to a standby does
+(SQLSTATE 25006); and its connection is cut, as when the server restarts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 
 import pytest
 from conftest import SEED_OPTIONS, SEED_QUESTION
 
-from bot.db import Database, StorageUnavailable
+from bot.db import StorageUnavailable
+from bot.db_sqlite import SqliteDatabase
 from bot.tree import VOTE_NOT_STORED
 
 
-def cap_at_current_size(conn: sqlite3.Connection) -> None:
+def cap_at_current_size(conn) -> None:
+    if conn.dialect == "postgresql":
+        conn.execute("SET SESSION default_transaction_read_only = on")  # from the next transaction on
+        return
     conn.execute("PRAGMA max_page_count = 1").fetchall()  # SQLite keeps it at the current size
 
 
-def lift_cap(conn: sqlite3.Connection) -> None:
+def lift_cap(conn) -> None:
+    if conn.dialect == "postgresql":
+        conn.execute("SET SESSION default_transaction_read_only = off")
+        return
     conn.execute("PRAGMA max_page_count = 1073741823").fetchall()
 
 
-async def fill(db: Database) -> int:
+async def fill(db: SqliteDatabase) -> int:
     """Write rows until the capped file is full; how many fitted."""
     n = 0
     while True:
@@ -44,7 +52,7 @@ def storage_errors(caplog) -> list[logging.LogRecord]:
 
 async def test_writes_to_a_full_database_fail_with_storage_unavailable_logged_once(tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="bot.db")
-    db = await Database.open(tmp_path / "full.sqlite3")
+    db = await SqliteDatabase.open(tmp_path / "full.sqlite3")
     try:
         await db.write(cap_at_current_size)
         assert await fill(db) >= 0
@@ -66,7 +74,7 @@ async def test_writes_to_a_full_database_fail_with_storage_unavailable_logged_on
 async def test_a_batch_with_a_failed_storage_write_acknowledges_none_of_its_writes(tmp_path):
     # SQLite rolls the whole transaction back on SQLITE_FULL, so no write of that batch is kept,
     # not even one that fits: none may be reported as done.
-    db = await Database.open(tmp_path / "full.sqlite3")
+    db = await SqliteDatabase.open(tmp_path / "full.sqlite3")
     try:
         await db.write(cap_at_current_size)
         await fill(db)
@@ -114,4 +122,34 @@ async def test_votes_on_a_full_disk_are_refused_with_what_happened(env, caplog):
     result = await members[0].click(message, custom_id="quorum:vote:1:0")
     assert "Your vote" in (result.followups[-1] if result.followups else result.response).content
     assert (await repo.tally(poll)).voters == filled + 1
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_votes_go_on_after_postgresql_cut_the_connections(env, caplog):
+    """The server cut the writer's and the reader's connections (a restart, a failover) while
+    they were idle: the next click's batch had not started, so it is sent again on a new
+    connection and counts; so do the clicks after it."""
+    import psycopg
+
+    caplog.set_level(logging.INFO)
+    guild = env.create_guild("Community")
+    channel = guild.create_text_channel("general")
+    mod = guild.add_member(env.create_user("mod"))
+    await mod.slash(channel, "poll create", question=SEED_QUESTION, options=SEED_OPTIONS)
+    message = next(m for m in channel.history() if not m.flags.ephemeral)
+    voters = [guild.add_member(env.create_user(f"voter{i}")) for i in range(3)]
+    await voters[0].click(message, custom_id="quorum:vote:1:0")
+    with psycopg.connect(env.bot.db.url, autocommit=True) as admin:
+        cut = admin.execute(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE application_name = 'quorum' AND pid <> pg_backend_pid()) AS cut"
+        ).fetchone()[0]
+    assert cut == 2  # the writer and the reader
+    for voter, option in ((voters[1], 1), (voters[2], 2)):
+        result = await voter.click(message, custom_id=f"quorum:vote:1:{option}")
+        assert "Your vote" in (result.followups[-1] if result.followups else result.response).content
+    assert (await env.bot.polls.repo.get_by_number(guild.id, 1)) is not None  # the reader reconnected too
+    tally = await env.bot.polls.repo.tally(await env.bot.polls.repo.get_by_number(guild.id, 1))
+    assert tally.voters == 3
+    assert any("reconnecting" in r.getMessage() for r in caplog.records)
 

@@ -28,7 +28,7 @@ import sys
 import time
 from collections.abc import Iterator
 
-from bot.db import Database
+from bot.db_sqlite import SqliteDatabase
 from bot.polls.models import Poll, PollDraft, VoteChange
 from bot.polls.repository import PollRepository
 
@@ -93,7 +93,7 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=200_000, help="stop after this many votes")
     args = parser.parse_args(argv)
 
-    db = await Database.open(args.db_path)
+    db = await SqliteDatabase.open(args.db_path)
     try:
         return await cast_votes(PollRepository(db), args)
     finally:

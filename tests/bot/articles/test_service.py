@@ -12,7 +12,6 @@ from bot.articles.fetch import FetchError
 from bot.articles.repository import ArticleCache
 from bot.articles.service import FAILURE_MINUTES, ArticleBusy, ArticleService, trusted_canonical
 from bot.articles.worker import ArticleJobError, ArticleWorkers
-from bot.db import Database
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "kubernetes_article.html"
 TITLE = "The Internet Is Awesome! The Kubernetes Community Proves It"
@@ -55,10 +54,8 @@ async def server():
 
 
 @pytest.fixture
-async def db(tmp_path):
-    database = await Database.open(tmp_path / "articles.sqlite3")
-    yield database
-    await database.close()
+async def db(open_db):
+    return await open_db()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from bot.db import Database
 from bot.polls.models import PollDraft, PollNotFound
 from bot.polls.repository import PollRepository
 from bot.polls.service import PollLookupError, PollService
@@ -15,12 +14,8 @@ TOO_BIG = 2**63
 
 
 @pytest.fixture
-async def service(tmp_path):
-    database = await Database.open(tmp_path / "quorum.sqlite3")
-    try:
-        yield PollService(PollRepository(database), clock=lambda: 1_700_000_000.0)
-    finally:
-        await database.close()
+async def service(open_db):
+    return PollService(PollRepository(await open_db()), clock=lambda: 1_700_000_000.0)
 
 
 @pytest.fixture

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import random
-import sqlite3
 
 import pytest
+from postgres import RawConnection, rule_errors
 
 from bot.db import Database
 from bot.polls.models import (
@@ -16,7 +16,7 @@ from bot.polls.models import (
     TooManyChoices,
     VoteChange,
 )
-from bot.polls.repository import PollRepository
+from bot.polls.repository import ANNOUNCE_LEASE, PollRepository
 
 NOW = 1_700_000_000.0
 GUILD = 1001
@@ -24,16 +24,13 @@ OTHER_GUILD = 2002
 CHANNEL = 3003
 CREATOR = 4004
 
+RULE_ERRORS = rule_errors()
 _message_ids = iter(range(900_000_000_000_000_000, 10**18))
 
 
 @pytest.fixture
-async def db(tmp_path):
-    database = await Database.open(tmp_path / "quorum.sqlite3")
-    try:
-        yield database
-    finally:
-        await database.close()
+async def db(open_db):
+    return await open_db()
 
 
 @pytest.fixture
@@ -56,11 +53,9 @@ async def _posted(repo: PollRepository, *, guild_id: int = GUILD, now: float = N
     return fresh
 
 
-def _raw(db: Database) -> sqlite3.Connection:
-    """A plain sqlite3 connection to the same file: no repository code in the way."""
-    conn = sqlite3.connect(db.path, isolation_level=None)
-    conn.execute("PRAGMA foreign_keys = ON")
-    return conn
+def _raw(db: Database) -> RawConnection:
+    """A plain driver connection to the same database: no repository code in the way."""
+    return RawConnection(db)
 
 
 async def _rows_of(db: Database, poll_id: int, user_id: int) -> int:
@@ -316,7 +311,7 @@ async def test_max_choices_is_enforced_by_the_schema_trigger(repo, db):
     await repo.cast_vote(poll, 1, 0, now=NOW)
     conn = _raw(db)
     try:
-        with pytest.raises(sqlite3.IntegrityError, match="max_choices"):
+        with pytest.raises(RULE_ERRORS, match="max_choices"):
             conn.execute("INSERT INTO votes VALUES (?, 1, 1, 1, ?)", (poll.id, NOW))
     finally:
         conn.close()
@@ -372,7 +367,7 @@ async def test_closed_poll_refusal_is_in_the_schema(repo, db):
     await repo.close(poll.id, now=NOW, closed_by=CREATOR)
     conn = _raw(db)
     try:
-        with pytest.raises(sqlite3.IntegrityError, match="poll_closed"):
+        with pytest.raises(RULE_ERRORS, match="poll_closed"):
             conn.execute("DELETE FROM votes WHERE poll_id = ?", (poll.id,))
     finally:
         conn.close()
@@ -415,7 +410,7 @@ async def test_schema_refuses_a_second_single_choice_row_for_one_member(repo, db
     await repo.cast_vote(poll, 1, 0, now=NOW)
     conn = _raw(db)
     try:
-        with pytest.raises(sqlite3.IntegrityError):
+        with pytest.raises(RULE_ERRORS):
             conn.execute(
                 "INSERT INTO votes (poll_id, user_id, slot, option, voted_at) VALUES (?, 1, 0, 1, ?)", (poll.id, NOW)
             )
@@ -429,7 +424,7 @@ async def test_schema_refuses_a_single_choice_row_in_another_slot(repo, db):
     await repo.cast_vote(poll, 1, 0, now=NOW)
     conn = _raw(db)
     try:
-        with pytest.raises(sqlite3.IntegrityError, match="bad_slot"):
+        with pytest.raises(RULE_ERRORS, match="bad_slot"):
             conn.execute(
                 "INSERT INTO votes (poll_id, user_id, slot, option, voted_at) VALUES (?, 1, 1, 1, ?)", (poll.id, NOW)
             )
@@ -441,7 +436,7 @@ async def test_schema_refuses_a_vote_for_an_answer_that_does_not_exist(repo, db)
     poll = await _posted(repo, multiple=True)
     conn = _raw(db)
     try:
-        with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
+        with pytest.raises(RULE_ERRORS, match=r"(?i)foreign key"):
             conn.execute(
                 "INSERT INTO votes (poll_id, user_id, slot, option, voted_at) VALUES (?, 1, 9, 9, ?)", (poll.id, NOW)
             )
@@ -497,7 +492,8 @@ async def test_many_double_clicks_at_once_never_leave_two_rows(repo, db):
     ]
     await asyncio.gather(*clicks)
     most = await db.fetchval(
-        "SELECT max(n) FROM (SELECT count(*) AS n FROM votes WHERE poll_id = ? GROUP BY user_id)", (poll.id,)
+        "SELECT max(n) FROM (SELECT count(*) AS n FROM votes WHERE poll_id = ? GROUP BY user_id) AS per_member",
+        (poll.id,),
     )
     assert most == 1
     assert (await repo.tally(poll)).total == 50
@@ -567,12 +563,52 @@ async def test_next_deadline_is_the_earliest_open_posted_deadline(repo):
     assert await repo.next_deadline() == NOW + 120
 
 
-async def test_next_deadline_ignores_closed_and_unposted_polls(repo):
+async def test_next_deadline_ignores_announced_and_unposted_polls(repo):
     closed = await _posted(repo, duration=60)
     await repo.close(closed.id, now=NOW, closed_by=CREATOR)
+    await repo.mark_announced(closed.id, message_id=1, now=NOW)
     await repo.create(_draft(duration=90), guild_id=GUILD, channel_id=CHANNEL, creator_id=CREATOR, now=NOW)
     later = await _posted(repo, duration=600)
     assert await repo.next_deadline() == later.closes_at
+
+
+async def test_a_closed_unannounced_poll_is_work_due_until_claimed_then_when_the_claim_runs_out(repo):
+    closed = await _posted(repo, duration=600)
+    await repo.close(closed.id, now=NOW + 5, closed_by=CREATOR)
+    assert await repo.next_deadline() == NOW + 5  # announce it now
+    assert await repo.claim_announcements(owner="a", now=NOW + 6, limit=10) == [closed.id]
+    assert await repo.next_deadline() == NOW + 6 + ANNOUNCE_LEASE  # another may take it over then
+    assert await repo.claim_announcements(owner="b", now=NOW + 7, limit=10) == []
+    assert await repo.claim_announcement(closed.id, owner="b", now=NOW + 7) is False
+    assert await repo.claim_announcements(owner="b", now=NOW + 6 + ANNOUNCE_LEASE, limit=10) == [closed.id]
+
+
+async def test_each_announcement_is_claimed_by_one_of_many_claimers_at_once(repo, open_db):
+    """Processes sharing the database claim at the same moment: every poll goes to exactly one."""
+    polls = [await _posted(repo, duration=60) for _ in range(30)]
+    assert sorted(await repo.close_due(NOW + 60)) == [p.id for p in polls]
+    claimers = [PollRepository(await open_db()) for _ in range(3)]
+    rounds = await asyncio.gather(*(
+        c.claim_announcements(owner=f"p{i}", now=NOW + 61, limit=4) for i, c in enumerate(claimers) for _ in range(5)
+    ))
+    claimed = [poll_id for got in rounds for poll_id in got]
+    assert sorted(claimed) == [p.id for p in polls]  # each exactly once
+
+
+async def test_a_restarted_process_takes_back_its_own_claims_at_once(repo):
+    poll = await _posted(repo, duration=60)
+    await repo.close_due(NOW + 60)
+    assert await repo.claim_announcements(owner="shards:0", now=NOW + 61, limit=5) == [poll.id]
+    assert await repo.reclaim_own(owner="shards:1") == 0
+    assert await repo.reclaim_own(owner="shards:0") == 1
+    assert await repo.claim_announcements(owner="shards:1", now=NOW + 62, limit=5) == [poll.id]
+
+
+async def test_close_due_closes_each_poll_once_across_concurrent_closers(repo, open_db):
+    polls = [await _posted(repo, duration=60) for _ in range(20)]
+    closers = [PollRepository(await open_db()) for _ in range(3)]
+    results = await asyncio.gather(*(c.close_due(NOW + 60, limit=7) for c in closers for _ in range(3)))
+    assert sorted(i for got in results for i in got) == [p.id for p in polls]
 
 
 async def test_next_deadline_without_deadlines_is_none(repo):
@@ -671,9 +707,8 @@ async def test_votes_are_listed_in_time_order(repo):
     ]
 
 
-async def test_five_hundred_concurrent_creates_each_read_back_their_poll(tmp_path):
+async def test_five_hundred_concurrent_creates_each_read_back_their_poll(db):
     # Reads overlapping on one connection once saw snapshots from before committed writes.
-    db = await Database.open(tmp_path / "many.sqlite3")
     try:
         repo = PollRepository(db)
         draft = PollDraft(question="Lunch?", options=("Pizza", "Sushi"))

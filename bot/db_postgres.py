@@ -1,0 +1,384 @@
+"""PostgreSQL, for instances that outgrow one machine: many processes over one database.
+
+The driver is psycopg 3, measured against asyncpg in `bench/pg_write_path.py` (session 3,
+docs/performance.md): psycopg's synchronous connection on the writer thread keeps the exact
+group-commit design of the SQLite backend, and its pipeline mode sends every vote of a batch
+before reading any answer, one round trip per batch: 30,600 votes/s against 5,600 for an
+asyncpg pool with one transaction per vote. Reads use a second psycopg connection on its
+own thread, as SQLite's go to aiosqlite's. Both reconnect after the server went away.
+
+Statements keep SQLite's `?` placeholders (translated once per statement text), so the
+repositories share every statement both dialects agree on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import psycopg
+import psycopg.errors
+
+from .config import redact_url
+from .db import (
+    ConstraintViolation,
+    Database,
+    Outcome,
+    Statement,
+    StorageUnavailable,
+    WriteFn,
+    load_migrations,
+    newer_schema_error,
+    run_savepointed,
+)
+
+log = logging.getLogger(__name__)
+
+# Error classes that mean "the server can't take this now": connection (08), resources such
+# as a full disk (53), operator intervention such as a shutdown (57), system errors (58),
+# transaction rollbacks such as a deadlock (40), and a read-only server (25006, a standby).
+_STORAGE_CLASSES = ("08", "40", "53", "57", "58")
+_READ_ONLY = "25006"
+CONNECT_TIMEOUT = 10
+
+
+def is_postgres_storage_failure(error: BaseException) -> bool:
+    if isinstance(error, psycopg.InterfaceError | psycopg.OperationalError):
+        return True
+    state = getattr(error, "sqlstate", None)
+    if not isinstance(error, psycopg.Error) or state is None:
+        return False
+    return state[:2] in _STORAGE_CLASSES or state == _READ_ONLY
+
+
+@functools.lru_cache(maxsize=1024)
+def translate(sql: str) -> str:
+    """SQLite's `?` placeholders as psycopg's `%s` (a literal `%` doubled). No statement of
+    Quorum has a `?` or `%` inside a string literal, so a plain replacement is exact."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+class PgRow:
+    """A row that answers to `row[0]` and `row["name"]`, like sqlite3.Row."""
+
+    __slots__ = ("_index", "_values")
+
+    def __init__(self, values: Sequence[Any], index: dict[str, int]) -> None:
+        self._values = values
+        self._index = index
+
+    def __getitem__(self, key: int | str) -> Any:
+        return self._values[self._index[key]] if isinstance(key, str) else self._values[key]
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __iter__(self) -> Any:
+        return iter(self._values)
+
+    def keys(self) -> list[str]:
+        return list(self._index)
+
+    def __repr__(self) -> str:
+        return f"PgRow({dict(zip(self._index, self._values, strict=True))!r})"
+
+
+def _row_factory(cursor: Any) -> Any:
+    description = cursor.description
+    index = {} if description is None else {column.name: i for i, column in enumerate(description)}
+
+    def make(values: Sequence[Any]) -> PgRow:
+        return PgRow(values, index)
+
+    return make
+
+
+def rule_name(error: psycopg.Error) -> str:
+    """The schema rule a refused write broke, spelled as on SQLite's side."""
+    if isinstance(error, psycopg.errors.RaiseException):  # a trigger's RAISE: its message is the rule
+        return (error.diag.message_primary or "").strip()
+    if isinstance(error, psycopg.errors.ForeignKeyViolation):
+        return "foreign_key"
+    return f"{type(error).__name__}: {error.diag.constraint_name or error.diag.message_primary}"
+
+
+def _refused(error: BaseException) -> bool:
+    return isinstance(error, psycopg.errors.IntegrityError | psycopg.errors.RaiseException)
+
+
+class PostgresWriteConnection:
+    """The writer thread's psycopg connection as a `WriteConnection`."""
+
+    dialect = "postgresql"
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: psycopg.Connection[Any]) -> None:
+        self.raw = raw
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
+        try:
+            return self.raw.execute(translate(sql), params or None)
+        except psycopg.Error as error:
+            if _refused(error):
+                raise ConstraintViolation(rule_name(error)) from error
+            raise
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        try:
+            with self.raw.cursor() as cursor:
+                cursor.executemany(translate(sql), rows)
+        except psycopg.Error as error:
+            if _refused(error):
+                raise ConstraintViolation(rule_name(error)) from error
+            raise
+
+    def lock(self, key: int) -> None:
+        self.raw.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+
+
+class _NotStarted(Exception):
+    """BEGIN failed on a dead connection: nothing of the batch was sent."""
+
+
+class _PipelineFailed(Exception):
+    """A pipelined statement raised: the batch is rolled back and run again one write at a time."""
+
+
+def connection_url(url: str, *, application_name: str = "quorum") -> str:
+    """`url` with a default application_name and connect timeout, so `pg_stat_activity` names
+    Quorum's connections and a server that does not answer fails the start instead of hanging."""
+    return with_query(url, application_name=application_name, connect_timeout=str(CONNECT_TIMEOUT), keep=True)
+
+
+def with_query(url: str, *, keep: bool = False, **values: str) -> str:
+    """`url` with query parameters set (or, with `keep`, only added where missing). Written out
+    by hand: urlunsplit drops the empty host of `postgresql:///db`, a Unix-socket URL."""
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    for name, value in values.items():
+        if not keep or name not in query:
+            query[name] = value
+    fragment = f"#{parts.fragment}" if parts.fragment else ""
+    return f"{parts.scheme}://{parts.netloc}{parts.path}?{urlencode(query)}{fragment}"
+
+
+class PostgresDatabase(Database):
+    """Create with `await PostgresDatabase.open("postgresql://…")`."""
+
+    dialect = "postgresql"
+    shared = True
+
+    def __init__(self, url: str, writer: psycopg.Connection[Any], executor: ThreadPoolExecutor,
+                 reader: psycopg.Connection[Any], read_executor: ThreadPoolExecutor) -> None:
+        super().__init__(executor)
+        self.url = url
+        self._writer = writer
+        self._reader = reader
+        self._read_executor = read_executor
+
+    @classmethod
+    async def open(cls, url: str) -> PostgresDatabase:
+        url = connection_url(url)
+        loop = asyncio.get_running_loop()
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="quorum-db-writer")
+        try:
+            writer = await loop.run_in_executor(executor, _open_writer, url)
+        except BaseException:
+            executor.shutdown(wait=False)
+            raise
+        read_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="quorum-db-reader")
+        try:
+            reader = await loop.run_in_executor(read_executor, _open_reader, url)
+        except BaseException:
+            await loop.run_in_executor(executor, writer.close)
+            executor.shutdown(wait=False)
+            read_executor.shutdown(wait=False)
+            raise
+        return cls(url, writer, executor, reader, read_executor)
+
+    @property
+    def target(self) -> str:
+        return redact_url(self.url)
+
+    async def _close_connections(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._read_executor, self._reader.close)
+        self._read_executor.shutdown(wait=True)
+        await loop.run_in_executor(self._executor, self._writer.close)
+
+    # ---------------------------------------------------------------- reads
+
+    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
+        values = tuple(params)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._read_executor, self._read, sql, values)
+        except psycopg.Error as error:
+            if is_postgres_storage_failure(error):
+                raise StorageUnavailable(str(error)) from error
+            raise
+
+    def _read(self, sql: str, values: tuple[Any, ...]) -> list[Any]:
+        """In the reader thread, like aiosqlite's: one statement, run to completion."""
+        for attempt in (1, 2):
+            if self._reader.closed or self._reader.broken:
+                log.warning("the read connection to %s was lost; reconnecting", self.target)
+                self._reader = _open_reader(self.url)
+            try:
+                with self._reader.cursor() as cursor:
+                    cursor.execute(translate(sql), values or None)
+                    return cursor.fetchall() if cursor.description is not None else []
+            except psycopg.OperationalError:
+                # A read is safe to repeat: once, on a new connection, if this one died.
+                if attempt == 2 or not (self._reader.closed or self._reader.broken):
+                    raise
+        raise AssertionError("unreachable")
+
+    # ---------------------------------------------------------------- writes
+
+    def is_storage_failure(self, error: BaseException) -> bool:
+        return is_postgres_storage_failure(error)
+
+    def _error_name(self, error: BaseException) -> str:
+        return getattr(error, "sqlstate", None) or type(error).__name__
+
+    def _run_batch(self, work: list[WriteFn[Any] | Statement]) -> list[Outcome]:
+        """In the writer thread: one transaction. Runs of statements go in one pipeline each;
+        other writes each get a savepoint. If a pipelined statement raises after all (a bug, not
+        a rule), the batch is rolled back and run again with a savepoint for every write."""
+        if self._writer.closed or self._writer.broken:
+            self._reconnect_writer()
+        try:
+            try:
+                return self._transaction(work, pipelined=True)
+            except _NotStarted:
+                # The connection died while idle (a server restart): nothing of this batch ran,
+                # so it is safe to send it again once on a new connection.
+                self._reconnect_writer()
+                return self._transaction(work, pipelined=True)
+        except _PipelineFailed:
+            return self._transaction(work, pipelined=False)
+
+    def _reconnect_writer(self) -> None:
+        log.warning("the write connection to %s was lost; reconnecting", self.target)
+        with contextlib.suppress(psycopg.Error):
+            self._writer.close()
+        self._writer = _connect_writer(self.url)
+
+    def _transaction(self, work: list[WriteFn[Any] | Statement], *, pipelined: bool) -> list[Outcome]:
+        raw = self._writer
+        conn = PostgresWriteConnection(raw)
+        outcomes: list[Outcome] = []
+        try:
+            raw.execute("BEGIN")
+        except psycopg.OperationalError as error:
+            if raw.closed or raw.broken:
+                raise _NotStarted() from error
+            raise
+        try:
+            i = 0
+            while i < len(work):
+                item = work[i]
+                if isinstance(item, Statement) and pipelined:
+                    end = i
+                    while end < len(work) and isinstance(work[end], Statement):
+                        end += 1
+                    outcomes.extend(self._pipeline(raw, work[i:end]))  # type: ignore[arg-type]
+                    i = end
+                    continue
+                if isinstance(item, Statement):
+                    statement = item
+
+                    def one(c: Any, s: Statement = statement) -> Any:
+                        return c.execute(s.sql, s.params).fetchone()
+
+                    outcomes.append(run_savepointed(conn, one, storage_failure=is_postgres_storage_failure))
+                else:
+                    outcomes.append(run_savepointed(conn, item, storage_failure=is_postgres_storage_failure))
+                i += 1
+            raw.execute("COMMIT")
+        except BaseException:
+            if not raw.closed and not raw.broken:
+                try:
+                    raw.execute("ROLLBACK")
+                except psycopg.Error:
+                    log.exception("rollback after a failed batch failed")
+            raise
+        return outcomes
+
+    @staticmethod
+    def _pipeline(raw: psycopg.Connection[Any], statements: list[Statement]) -> list[Outcome]:
+        try:
+            with raw.pipeline():
+                cursors = [raw.execute(translate(s.sql), s.params or None) for s in statements]
+            return [(True, cursor.fetchone() if cursor.description is not None else None) for cursor in cursors]
+        except psycopg.Error as error:
+            if is_postgres_storage_failure(error):
+                raise
+            log.warning("a pipelined write raised %s; running the batch again one write at a time", error)
+            raise _PipelineFailed() from error
+
+    # ---------------------------------------------------------------- maintenance
+
+    async def schema_version(self) -> int:
+        return int(await self.fetchval("SELECT version FROM quorum_schema"))
+
+    async def integrity_check(self) -> list[str]:
+        """PostgreSQL checks its own pages; what Quorum can check is that its schema is whole."""
+        known = len(load_migrations("postgresql"))
+        version = await self.schema_version()
+        return ["ok"] if version == known else [f"schema version {version}, expected {known}"]
+
+
+def _open_reader(url: str) -> psycopg.Connection[Any]:
+    conn = psycopg.connect(url, autocommit=True, row_factory=_row_factory)
+    # Reads never write: a bug that tries is refused by the server.
+    conn.execute("SET default_transaction_read_only = on")
+    return conn
+
+
+def _connect_writer(url: str) -> psycopg.Connection[Any]:
+    # Autocommit: the batch issues BEGIN and COMMIT itself, so no implicit transaction is left open.
+    return psycopg.connect(url, autocommit=True, row_factory=_row_factory)
+
+
+def _open_writer(url: str) -> psycopg.Connection[Any]:
+    conn = _connect_writer(url)
+    try:
+        migrate(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def migrate(conn: psycopg.Connection[Any]) -> int:
+    """Apply every pending migration in one transaction; return the resulting version.
+
+    Several processes may start at once: each takes the same advisory lock (one per schema)
+    first, so one applies the migrations and the others wait, then find nothing to do.
+    """
+    migrations = load_migrations("postgresql")
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('quorum-migrations'), hashtext(current_schema()))")
+        conn.execute("CREATE TABLE IF NOT EXISTS quorum_schema (version integer NOT NULL)")
+        row = conn.execute("SELECT version FROM quorum_schema").fetchone()
+        if row is None:
+            conn.execute("INSERT INTO quorum_schema (version) VALUES (0)")
+        current = 0 if row is None else int(row[0])
+        if current > len(migrations):
+            raise newer_schema_error(current, len(migrations))
+        pending = [m for m in migrations if m.version > current]
+        for migration in pending:
+            conn.execute(migration.sql)  # no parameters: sent as one multi-statement script
+        if pending:
+            conn.execute("UPDATE quorum_schema SET version = %s", (pending[-1].version,))
+    if pending:
+        log.info("database migrated from schema version %d to %d", current, pending[-1].version)
+        return pending[-1].version
+    return current

@@ -6,7 +6,7 @@ import logging
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -104,7 +104,7 @@ class SettingsError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    token: str | None
+    token: str | None = field(repr=False)  # secrets stay out of any printed Settings
     database_path: Path
     log_level: str = "INFO"
     log_format: str = "text"
@@ -115,9 +115,9 @@ class Settings:
     article_cache_hours: float = 24.0
     article_workers: int = 2
     summary_api_url: str | None = None
-    summary_api_key: str | None = None
+    summary_api_key: str | None = field(default=None, repr=False)
     summary_model: str | None = None
-    database_url: str | None = None
+    database_url: str | None = field(default=None, repr=False)  # may hold a password
     shard_count: int | None = None
     shard_ids: tuple[int, ...] | None = None
 

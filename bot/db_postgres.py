@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 _STORAGE_CLASSES = ("08", "40", "53", "57", "58")
 _READ_ONLY = "25006"
 CONNECT_TIMEOUT = 10
+DEADLOCK_RETRIES = 3
 
 
 def is_postgres_storage_failure(error: BaseException) -> bool:
@@ -139,7 +140,8 @@ class PostgresWriteConnection:
             raise
 
     def lock(self, key: int) -> None:
-        self.raw.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+        # The two-key form: its key space is apart from the vote trigger's one-key locks.
+        self.raw.execute("SELECT pg_advisory_xact_lock(hashtext('quorum-lock'), hashtext(%s::text))", (key,))
 
 
 class _NotStarted(Exception):
@@ -253,16 +255,24 @@ class PostgresDatabase(Database):
         a rule), the batch is rolled back and run again with a savepoint for every write."""
         if self._writer.closed or self._writer.broken:
             self._reconnect_writer()
-        try:
+        pipelined = True
+        for attempt in range(1, DEADLOCK_RETRIES + 1):
             try:
-                return self._transaction(work, pipelined=True)
+                return self._transaction(work, pipelined=pipelined)
             except _NotStarted:
                 # The connection died while idle (a server restart): nothing of this batch ran,
                 # so it is safe to send it again once on a new connection.
                 self._reconnect_writer()
-                return self._transaction(work, pipelined=True)
-        except _PipelineFailed:
-            return self._transaction(work, pipelined=False)
+                return self._transaction(work, pipelined=pipelined)
+            except _PipelineFailed:
+                pipelined = False
+            except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
+                # Another process's transaction crossed this one; PostgreSQL rolled this one
+                # back whole, so running it again is safe.
+                if attempt == DEADLOCK_RETRIES:
+                    raise
+                log.info("write batch crossed another process's (attempt %d); running it again", attempt)
+        raise AssertionError("unreachable")
 
     def _reconnect_writer(self) -> None:
         log.warning("the write connection to %s was lost; reconnecting", self.target)

@@ -240,7 +240,9 @@ class Polls(commands.Cog):
             # A previous attempt may have sent it before the process died: look before resending.
             message = await self._find_announcement(channel, poll)
         if message is None:
-            await repo.mark_announce_started(poll.id, now=self.bot.clock())
+            if not await repo.mark_announce_started(poll.id, owner=self.bot.instance_name, now=self.bot.clock()):
+                log.info("poll %s: another process took over the announcement", poll_id, extra={"poll_id": poll_id})
+                return None
             message = await self._send_announcement(channel, poll)
         await repo.mark_announced(poll.id, message_id=message.id, now=self.bot.clock())
         log.info("poll %s: result announced in message %s", poll_id, message.id, extra={"poll_id": poll_id})

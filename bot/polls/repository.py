@@ -358,14 +358,20 @@ class PollRepository:
         )
         return [_poll(r) for r in rows]
 
-    async def mark_announce_started(self, poll_id: int, *, now: float) -> None:
-        def update(conn: WriteConnection) -> None:
-            conn.execute(
-                "UPDATE polls SET announce_started_at = coalesce(announce_started_at, ?) WHERE id = ?",
-                (now, poll_id),
-            )
+    async def mark_announce_started(self, poll_id: int, *, owner: str, now: float) -> bool:
+        """Record that the announcement is about to be sent, renewing `owner`'s claim; False
+        if the claim is no longer `owner`'s (its lease ran out and another process took it):
+        then this process must not send. Together with the message's nonce (Discord refuses
+        a second message with the same nonce for a few minutes) nothing is sent twice."""
 
-        await self.db.write(update)
+        def update(conn: WriteConnection) -> bool:
+            return conn.execute(
+                "UPDATE polls SET announce_started_at = coalesce(announce_started_at, ?), announce_claim_until = ?"
+                " WHERE id = ? AND announced_at IS NULL AND announce_claimed_by = ? AND announce_claim_until > ?",
+                (now, now + ANNOUNCE_LEASE, poll_id, owner, now),
+            ).rowcount == 1
+
+        return await self.db.write(update)
 
     async def mark_announced(self, poll_id: int, *, message_id: int | None, now: float) -> None:
         """Record the announcement (message_id None: it could not be sent and never will be)."""

@@ -663,11 +663,32 @@ async def test_mark_announced_without_message_still_counts_as_done(repo):
 async def test_mark_announce_started_keeps_the_first_time(repo):
     poll = await _posted(repo)
     await repo.close(poll.id, now=NOW, closed_by=None)
-    await repo.mark_announce_started(poll.id, now=NOW + 1)
-    await repo.mark_announce_started(poll.id, now=NOW + 2)
+    assert await repo.claim_announcement(poll.id, owner="me", now=NOW)
+    assert await repo.mark_announce_started(poll.id, owner="me", now=NOW + 1)
+    assert await repo.mark_announce_started(poll.id, owner="me", now=NOW + 2)
     started = await repo.get(poll.id)
     assert started is not None and started.announce_started_at == NOW + 1
     assert [p.id for p in await repo.unannounced()] == [poll.id]  # started is not announced
+
+
+async def test_a_process_whose_claim_was_taken_over_may_not_start_sending(repo):
+    """A slow process's lease ran out and another claimed the poll: the slow one must not send."""
+    poll = await _posted(repo)
+    await repo.close(poll.id, now=NOW, closed_by=None)
+    assert await repo.claim_announcement(poll.id, owner="slow", now=NOW)
+    later = NOW + ANNOUNCE_LEASE + 1
+    assert await repo.mark_announce_started(poll.id, owner="slow", now=later) is False  # lease ran out
+    assert await repo.claim_announcement(poll.id, owner="other", now=later)
+    assert await repo.mark_announce_started(poll.id, owner="slow", now=later) is False
+    assert await repo.mark_announce_started(poll.id, owner="other", now=later + 1)
+
+
+async def test_starting_to_send_renews_the_lease(repo):
+    poll = await _posted(repo)
+    await repo.close(poll.id, now=NOW, closed_by=None)
+    assert await repo.claim_announcement(poll.id, owner="me", now=NOW)
+    assert await repo.mark_announce_started(poll.id, owner="me", now=NOW + 100)
+    assert await repo.claim_announcement(poll.id, owner="other", now=NOW + ANNOUNCE_LEASE + 1) is False
 
 
 async def test_count_open_counts_polls_not_closed(repo):

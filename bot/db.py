@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
@@ -279,19 +279,6 @@ class Database:
         await self.write(put)
 
 
-def is_storage_failure(error: BaseException) -> bool:
-    """Either backend's "the storage can't take writes" (for code that holds no Database)."""
-    from .db_sqlite import is_sqlite_storage_failure
-
-    if is_sqlite_storage_failure(error):
-        return True
-    try:
-        from .db_postgres import is_postgres_storage_failure
-    except ImportError:  # psycopg is not installed: no PostgreSQL error can occur
-        return False
-    return is_postgres_storage_failure(error)
-
-
 def run_savepointed(
     conn: WriteConnection, fn: WriteFn[Any], *, storage_failure: Callable[[BaseException], bool]
 ) -> Outcome:
@@ -318,11 +305,6 @@ def statement_fn(statement: Statement) -> WriteFn[Any]:
         return conn.execute(statement.sql, statement.params).fetchone()
 
     return run
-
-
-def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 async def open_database(settings: Any) -> Database:

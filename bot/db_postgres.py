@@ -36,6 +36,7 @@ from .db import (
     load_migrations,
     newer_schema_error,
     run_savepointed,
+    statement_fn,
 )
 
 log = logging.getLogger(__name__)
@@ -301,15 +302,8 @@ class PostgresDatabase(Database):
                     outcomes.extend(self._pipeline(raw, work[i:end]))  # type: ignore[arg-type]
                     i = end
                     continue
-                if isinstance(item, Statement):
-                    statement = item
-
-                    def one(c: Any, s: Statement = statement) -> Any:
-                        return c.execute(s.sql, s.params).fetchone()
-
-                    outcomes.append(run_savepointed(conn, one, storage_failure=is_postgres_storage_failure))
-                else:
-                    outcomes.append(run_savepointed(conn, item, storage_failure=is_postgres_storage_failure))
+                fn = statement_fn(item) if isinstance(item, Statement) else item
+                outcomes.append(run_savepointed(conn, fn, storage_failure=is_postgres_storage_failure))
                 i += 1
             raw.execute("COMMIT")
         except BaseException:

@@ -21,7 +21,9 @@ Quorum's SQLite writer uses synchronous=FULL). Variants:
 * asyncpg-pool-function: the pool, each vote one call of a PL/pgSQL function that checks the
   rule and writes (a refusal is a return value, not an error): one round trip per vote;
 * psycopg-pipeline: the writer thread's group commit with that function, every vote of a batch
-  sent in pipeline mode before any answer is read: one round trip per batch, no savepoints.
+  sent in pipeline mode before any answer is read: one round trip per batch, no savepoints;
+* quorum-sqlite, quorum-postgresql (session 4): Quorum's own `PollRepository.cast_vote` on each
+  backend, the shape chosen from the variants above, with the real schema and vote rules.
 
 Prints votes/s and p50/p99 latency per variant (median of `--runs` runs, interleaved).
 """
@@ -241,6 +243,45 @@ async def asyncpg_pool_function(dsn: str, votes: int, concurrency: int) -> tuple
         await pool.close()
 
 
+async def quorum_repository(dsn: str | None, votes: int, concurrency: int) -> tuple[float, list[float]]:
+    """Quorum's own code as it stands: `PollRepository.cast_vote` on SQLite (dsn None) or on
+    PostgreSQL (the vote a pipelined `quorum_cast_vote` call), the schema from its migrations."""
+    from bot.config import Settings
+    from bot.db import open_database
+    from bot.polls.models import PollDraft
+    from bot.polls.repository import PollRepository
+
+    with tempfile.TemporaryDirectory() as folder:
+        schema = f"bench_{time.monotonic_ns()}"
+        url = None
+        if dsn is not None:
+            import psycopg
+
+            from bot.db_postgres import with_query
+
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                conn.execute(f"CREATE SCHEMA {schema}")
+            url = with_query(dsn, options=f"-csearch_path={schema}")
+        db = await open_database(Settings(token=None, database_path=Path(folder) / "q.sqlite3", database_url=url))
+        try:
+            repo = PollRepository(db)
+            draft = PollDraft("Bench?", ("a", "b", "c", "d"))
+            poll = await repo.create(draft, guild_id=1, channel_id=2, creator_id=3, now=time.time())
+            await repo.attach_message(poll.id, 4)
+            poll = await repo.get(poll.id)
+            assert poll is not None
+
+            async def cast(user: int) -> None:
+                await repo.cast_vote(poll, user, user % 4, now=time.time())
+
+            return await drive(cast, votes, concurrency)
+        finally:
+            await db.close()
+            if dsn is not None:
+                with psycopg.connect(dsn, autocommit=True) as conn:
+                    conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
 async def reset(dsn: str) -> None:
     import asyncpg
 
@@ -274,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
         "psycopg-thread": lambda: on_writer_thread(args.dsn, args.votes, args.concurrency, savepoint_per_vote),
         "asyncpg-pool-function": lambda: asyncpg_pool_function(args.dsn, args.votes, args.concurrency),
         "psycopg-pipeline": lambda: on_writer_thread(args.dsn, args.votes, args.concurrency, pipelined_calls),
+        "quorum-sqlite": lambda: quorum_repository(None, args.votes, args.concurrency),
+        "quorum-postgresql": lambda: quorum_repository(args.dsn, args.votes, args.concurrency),
     }
     results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in variants}
     for _ in range(args.runs):

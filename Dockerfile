@@ -26,6 +26,11 @@ ENV PATH=/opt/venv/bin:$PATH \
     MPLBACKEND=Agg \
     MPLCONFIGDIR=/app/.matplotlib
 
+# pg_dump, for `python run.py backup` of a PostgreSQL database (Debian 12's client is 15,
+# the server of compose.postgres.yaml).
+RUN apt-get update && apt-get install -y --no-install-recommends postgresql-client \
+    && rm -rf /var/lib/apt/lists/*
+
 RUN groupadd --system --gid 10001 quorum \
     && useradd --system --uid 10001 --gid quorum --home-dir /app --no-create-home \
        --shell /usr/sbin/nologin quorum

@@ -16,7 +16,8 @@ from contextlib import contextmanager
 TEST_DATABASE = "quorum_test"
 SKIP_REASON = (
     "no PostgreSQL server reachable: start one and set QUORUM_TEST_DATABASE_URL=postgresql://user:pass@host/db "
-    "(a role that may create schemas), or run the tests as a user with a local PostgreSQL role (see README, Tests)"
+    "(a role that may create schemas), or run the tests as a user with a local PostgreSQL role "
+    "(see the README, 'Tests on PostgreSQL')"
 )
 
 

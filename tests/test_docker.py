@@ -1,9 +1,11 @@
-"""Self-hosting with Docker: compose.yaml, the Dockerfile and .dockerignore, and (where a Docker
-engine answers) a real build of the image."""
+"""Self-hosting with Docker: compose.yaml, compose.postgres.yaml, the Dockerfile and .dockerignore,
+and (where Docker answers) Compose's own reading of the files and a real build of the image."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -15,6 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
 COMPOSE = ROOT / "compose.yaml"
+COMPOSE_POSTGRES = ROOT / "compose.postgres.yaml"
 DOCKERIGNORE = ROOT / ".dockerignore"
 DATA_DIR = "/app/data"
 
@@ -212,11 +215,259 @@ def test_compose_restarts_stops_gracefully_and_keeps_the_healthcheck(service):
     assert "healthcheck" not in service or not service["healthcheck"].get("disable")
 
 
+def test_compose_needs_no_setting_beyond_the_env_file():
+    # `docker compose up -d` must work with only DISCORD_TOKEN in .env: no ${VAR:?} to satisfy.
+    assert "${" not in COMPOSE.read_text(encoding="utf-8")
+
+
+# --- compose.postgres.yaml ------------------------------------------------------------------
+
+# Compose's interpolation: $$, $VAR, ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error}, ${VAR?error}.
+_INTERPOLATION = re.compile(
+    r"\$(?:(?P<escaped>\$)|(?P<plain>[A-Za-z_][A-Za-z0-9_]*)"
+    r"|\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\})"
+)
+# Values for the variables .env would hold; letters and digits only, as the README asks.
+SAMPLE_ENV = {"POSTGRES_PASSWORD": "s3cretPassw0rd", "DISCORD_TOKEN": "A" * 24 + "." + "B" * 6 + "." + "C" * 27}
+
+
+class MissingVariable(Exception):
+    pass
+
+
+def interpolate(value, env: dict[str, str]):
+    """`value` (a parsed compose document or part of one) with every variable replaced."""
+    if isinstance(value, dict):
+        return {key: interpolate(item, env) for key, item in value.items()}
+    if isinstance(value, list):
+        return [interpolate(item, env) for item in value]
+    if not isinstance(value, str):
+        return value
+
+    def replace(match: re.Match[str]) -> str:
+        if match["escaped"]:
+            return "$"
+        name = match["plain"] or match["name"]
+        op, arg = match["op"], match["arg"] or ""
+        current = env.get(name)
+        unset = current is None or (current == "" and op is not None and op.startswith(":"))
+        if op in ("-", ":-") and unset:
+            return arg
+        if op in ("?", ":?") and unset:
+            raise MissingVariable(f"{name}: {arg}")
+        return current or ""
+
+    return _INTERPOLATION.sub(replace, value)
+
+
+def test_interpolation_follows_compose():
+    env = {"A": "1", "EMPTY": ""}
+    assert interpolate("$A ${A} ${B:-x} ${EMPTY:-y} ${EMPTY-z} $$A", env) == "1 1 x y  $A"
+    with pytest.raises(MissingVariable, match="B: say B"):
+        interpolate("${B:?say B}", env)
+    with pytest.raises(MissingVariable):
+        interpolate("${EMPTY:?empty is unset}", env)
+
+
+@pytest.fixture(scope="module")
+def pg_compose() -> dict:
+    yaml = pytest.importorskip("yaml")
+    document = yaml.safe_load(COMPOSE_POSTGRES.read_text(encoding="utf-8"))
+    assert isinstance(document, dict)
+    return document
+
+
+@pytest.fixture(scope="module")
+def pg_resolved(pg_compose) -> dict:
+    return interpolate(pg_compose, SAMPLE_ENV)
+
+
+def builds_quorum(service: dict) -> bool:
+    build = service.get("build")
+    context = build if isinstance(build, str) else (build or {}).get("context")
+    return context in (".", "./")
+
+
+def shard_services(compose: dict) -> dict[str, dict]:
+    """The services that run the bot: built from this directory, on the image's command."""
+    services = compose["services"]
+    return {name: s for name, s in services.items() if builds_quorum(s) and "command" not in s}
+
+
+def environment(service: dict) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):  # the KEY=value list form
+        env = dict(item.partition("=")[::2] for item in env)
+    return {key: "" if value is None else str(value) for key, value in env.items()}
+
+
+def test_pg_compose_runs_postgres_15_with_a_volume_and_a_healthcheck(pg_compose):
+    postgres = pg_compose["services"]["postgres"]
+    assert postgres["image"] == "postgres:15"
+    mounts = [v.partition(":")[::2] for v in postgres["volumes"]]
+    sources = [source for source, target in mounts if target == "/var/lib/postgresql/data"]
+    assert len(sources) == 1, mounts
+    assert not sources[0].startswith((".", "/", "~")), "a bind mount, not a named volume"
+    assert sources[0] in (pg_compose.get("volumes") or {})
+    test = postgres["healthcheck"]["test"]
+    command = test if isinstance(test, str) else " ".join(test)
+    assert "pg_isready" in command, test
+    assert "ports" not in postgres, "the database should not be published beyond Compose's network"
+
+
+def test_pg_compose_shards_cover_every_shard_exactly_once(pg_resolved):
+    from bot.config import _parse_shard_ids
+
+    shards = shard_services(pg_resolved)
+    assert len(shards) >= 2, list(shards)
+    counts = {name: environment(s).get("SHARD_COUNT") for name, s in shards.items()}
+    assert len(set(counts.values())) == 1, f"every process needs the same SHARD_COUNT: {counts}"
+    count = int(next(iter(counts.values())))
+    seen: list[int] = []
+    for name, service in shards.items():
+        ids = environment(service).get("SHARD_IDS")
+        assert ids, f"{name} has no SHARD_IDS: it would run all {count} shards, again"
+        seen += _parse_shard_ids(ids)
+    assert sorted(seen) == list(range(count)), f"shard ids {sorted(seen)} for SHARD_COUNT={count}"
+
+
+def test_pg_compose_shards_are_valid_quorum_settings(pg_resolved):
+    from bot.config import Settings
+
+    urls = set()
+    shard_zero = []
+    for name, service in shard_services(pg_resolved).items():
+        env = {"DISCORD_TOKEN": SAMPLE_ENV["DISCORD_TOKEN"], **environment(service)}
+        settings = Settings.from_env(env, env_file=None)
+        assert settings.database_url, f"{name} would use SQLite"
+        urls.add(settings.database_url)
+        if settings.runs_shard_zero:
+            shard_zero.append(name)
+    assert len(urls) == 1, f"the processes would use different databases: {urls}"
+    assert len(shard_zero) == 1, f"exactly one process syncs the commands: {shard_zero}"
+    url = urls.pop()
+    assert url.startswith("postgresql://") and "@postgres:" in url, url
+    assert SAMPLE_ENV["POSTGRES_PASSWORD"] in url  # the password comes from .env
+
+
+def test_pg_compose_every_quorum_service_uses_the_same_database_and_waits_for_it(pg_resolved):
+    services = pg_resolved["services"]
+    quorum = {name: s for name, s in services.items() if builds_quorum(s)}
+    url = environment(services["quorum-shard-0"])["DATABASE_URL"]
+    for name, service in quorum.items():
+        depends = service.get("depends_on")
+        assert isinstance(depends, dict), f"{name}: depends_on needs the long form for a condition"
+        assert depends.get("postgres", {}).get("condition") == "service_healthy", name
+        if name in shard_services(pg_resolved):
+            assert environment(service)["DATABASE_URL"] == url, name
+            assert service["restart"] == "unless-stopped" and service["stop_grace_period"] == "30s", name
+            assert service["env_file"] in (".env", [".env"]), name
+        else:  # a one-off tool such as migrate: opt-in through a profile, its target the same URL
+            assert service.get("profiles"), f"{name} would start with `up`"
+            assert url in service["command"], f"{name} does not target the bots' database"
+
+
+def test_pg_compose_migrate_copies_compose_yaml_volume(pg_compose, compose):
+    migrate = pg_compose["services"]["migrate"]
+    assert migrate["command"][:4] == ["python", "run.py", "migrate-db", "--to"]
+    (volume,) = migrate["volumes"]
+    source, _, target = volume.partition(":")
+    assert target.split(":")[0] == DATA_DIR
+    # The same name in the same Compose project is the same volume as compose.yaml's.
+    assert source in (compose.get("volumes") or {}) and source in (pg_compose.get("volumes") or {})
+    assert environment(migrate)["DATABASE_PATH"] == f"{DATA_DIR}/quorum.sqlite3"
+
+
+SECRET_NAME = re.compile(r"(?i)password|token|secret|_key$")
+
+
+def test_pg_compose_holds_no_secret(pg_compose):
+    text = COMPOSE_POSTGRES.read_text(encoding="utf-8")
+    # No user:password@ in a URL unless the password is a variable.
+    for match in re.finditer(r"://([^/@\s\"']*)@", text):
+        userinfo = match[1]
+        if ":" in userinfo:
+            assert userinfo.partition(":")[2].startswith("${"), f"a literal password: {match[0]}"
+    for name, service in pg_compose["services"].items():
+        for key, value in environment(service).items():
+            if SECRET_NAME.search(key) and value:
+                assert re.fullmatch(r"\$\{[A-Za-z_][A-Za-z0-9_]*:\?[^}]+\}", value), (
+                    f"{name}: {key} should be ${{{key}:?message}}, read from .env"
+                )
+
+
+def test_pg_compose_refuses_to_start_without_a_postgres_password(pg_compose):
+    env = {key: value for key, value in SAMPLE_ENV.items() if key != "POSTGRES_PASSWORD"}
+    with pytest.raises(MissingVariable, match="POSTGRES_PASSWORD"):
+        interpolate(pg_compose, env)
+    with pytest.raises(MissingVariable, match="POSTGRES_PASSWORD"):
+        interpolate(pg_compose, {**env, "POSTGRES_PASSWORD": ""})
+
+
+def test_pg_compose_rate_limit_proxy_is_optional_and_private(pg_resolved):
+    services = pg_resolved["services"]
+    proxy = services.get("proxy")
+    if proxy is None:
+        pytest.skip("no proxy service in compose.postgres.yaml")
+    assert proxy.get("profiles"), "the proxy should be opt-in (a profile)"
+    assert proxy["image"].startswith("ghcr.io/twilight-rs/http-proxy")
+    assert "ports" not in proxy, "a published proxy lets anyone act as the bot"
+    assert environment(proxy)["DISCORD_TOKEN"] == SAMPLE_ENV["DISCORD_TOKEN"]
+    for name, service in shard_services(pg_resolved).items():
+        # Opt-in: the bots reach Discord directly unless .env points DISCORD_API_BASE at the proxy.
+        assert "DISCORD_API_BASE" not in environment(service), name
+        assert "proxy" not in (service.get("depends_on") or {}), name
+    text = COMPOSE_POSTGRES.read_text(encoding="utf-8")
+    assert "DISCORD_API_BASE=http://proxy/api/v10" in text
+
+
+# --- Compose itself, where it is installed --------------------------------------------------
+
+
+def compose_answers() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    try:
+        return docker("compose", "version", timeout=30).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
+
+
+@pytest.fixture(scope="module")
+def compose_project(tmp_path_factory):
+    """A copy of the compose files with a sample .env, for `docker compose config`."""
+    if not compose_answers():
+        pytest.skip("no Docker Compose on this machine: the compose files were only checked as YAML")
+    folder = tmp_path_factory.mktemp("compose")
+    for path in (COMPOSE, COMPOSE_POSTGRES, DOCKERFILE):
+        (folder / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    env = "".join(f"{key}={value}\n" for key, value in SAMPLE_ENV.items())
+    (folder / ".env").write_text(env, encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize("name", [COMPOSE.name, COMPOSE_POSTGRES.name])
+def test_compose_accepts_the_file(compose_project, name):
+    result = docker("compose", "--project-directory", str(compose_project), "--file",
+                    str(compose_project / name), "config", "--quiet")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_compose_refuses_the_postgres_file_without_a_password(compose_project, tmp_path):
+    (tmp_path / ".env").write_text(f"DISCORD_TOKEN={SAMPLE_ENV['DISCORD_TOKEN']}\n", encoding="utf-8")
+    # Compose also interpolates from the environment: keep this shell's settings out of it.
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("POSTGRES_", "COMPOSE_"))}
+    result = docker("compose", "--project-directory", str(tmp_path), "--env-file", str(tmp_path / ".env"),
+                    "--file", str(compose_project / COMPOSE_POSTGRES.name), "config", "--quiet", env=env)
+    assert result.returncode != 0
+    assert "POSTGRES_PASSWORD" in result.stderr
+
+
 # --- a real build, where there is a Docker engine -------------------------------------------
 
 
-def docker(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, check=False)
+def docker(*args: str, timeout: float = 120, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, check=False, env=env)
 
 
 def docker_engine_answers() -> bool:

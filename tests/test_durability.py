@@ -4,9 +4,10 @@ is in the database afterwards.
 The writer (tests/process/vote_writer.py) prints `ACK <poll> <user> <option>` only after
 `PollRepository.cast_vote` returned, which the group-committing writer resolves only after
 COMMIT. This test kills it with SIGKILL (no cleanup, no atexit, no close) while 50 votes are
-in flight, then checks the file with plain sqlite3: every ACKed vote present, nothing else
-beyond what was in flight, integrity_check ok. Then the database opens again with
-`Database.open` (WAL recovery) and voting goes on.
+in flight, then reads the database through a plain driver connection (sqlite3 or psycopg, no
+Quorum code): every ACKed vote present, nothing else beyond what was in flight, the schema whole
+(on SQLite also integrity_check and foreign_key_check ok). Then new writers open the same
+database (on SQLite, after WAL recovery) and voting goes on. Both backends.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import asyncio
 import os
 import selectors
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from postgres import RawConnection
 
-from bot.db import load_migrations
-from bot.db_sqlite import SqliteDatabase
+from bot.db import load_migrations, open_database
 from bot.polls.repository import PollRepository
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL (POSIX)")
@@ -34,6 +34,27 @@ ROOT = Path(__file__).resolve().parents[1]
 WRITER = ROOT / "tests" / "process" / "vote_writer.py"
 CONCURRENCY = 50
 TIMEOUT = 15.0  # seconds any one writer may take to reach its kill point
+
+
+@dataclass(frozen=True)
+class Target:
+    """This test's database, as the writer's argument and as RawConnection wants it."""
+
+    path: Path
+    url: str | None
+
+    @property
+    def dialect(self) -> str:
+        return "sqlite" if self.url is None else "postgresql"
+
+    @property
+    def arg(self) -> str:
+        return self.url or str(self.path)
+
+
+@pytest.fixture
+def target(db_path, database_url) -> Target:
+    return Target(db_path, database_url)
 
 
 @dataclass
@@ -57,7 +78,7 @@ class Run:
             self.other.append(line)
 
 
-def run_and_kill(db_path: Path, kill_after: int, tmp_path: Path, *extra: str) -> Run:
+def run_and_kill(target: Target, kill_after: int, tmp_path: Path, *extra: str) -> Run:
     """Start the writer, SIGKILL it as soon as `kill_after` ACKs have been read, and collect
     every line it managed to write, including those still in the pipe at the kill."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
@@ -65,7 +86,7 @@ def run_and_kill(db_path: Path, kill_after: int, tmp_path: Path, *extra: str) ->
     run = Run()
     with stderr_path.open("wb") as stderr_file:
         proc = subprocess.Popen(
-            [sys.executable, str(WRITER), str(db_path), "--concurrency", str(CONCURRENCY), *extra],
+            [sys.executable, str(WRITER), target.arg, "--concurrency", str(CONCURRENCY), *extra],
             stdout=subprocess.PIPE,
             stderr=stderr_file,
             cwd=tmp_path,
@@ -126,13 +147,17 @@ def run_and_kill(db_path: Path, kill_after: int, tmp_path: Path, *extra: str) ->
     return run
 
 
-def check_database(db_path: Path, acks: list[tuple[int, int, int]], *, in_flight_at_most: int) -> int:
-    """Every ACKed vote is in the file; extras are at most what was in flight. Returns the
+def check_database(target: Target, acks: list[tuple[int, int, int]], *, in_flight_at_most: int) -> int:
+    """Every ACKed vote is in the database; extras are at most what was in flight. Returns the
     number of votes stored."""
-    conn = sqlite3.connect(db_path)
+    conn = RawConnection(target)
     try:
-        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        if target.dialect == "sqlite":
+            assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+            assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        else:  # the server checks its own pages and always enforces foreign keys; the schema is whole
+            version = conn.execute("SELECT version FROM quorum_schema").fetchall()
+            assert version == [(len(load_migrations("postgresql")),)]
         stored = set(conn.execute("SELECT poll_id, user_id, option FROM votes").fetchall())
         multiple = {row[0]: bool(row[1]) for row in conn.execute("SELECT id, multiple FROM polls")}
         slots_ok = conn.execute(
@@ -157,32 +182,32 @@ def check_database(db_path: Path, acks: list[tuple[int, int, int]], *, in_flight
 
 
 @pytest.mark.parametrize("kill_after", [1, 150, 420, 777, 1500])
-def test_every_acknowledged_vote_survives_sigkill(tmp_path, kill_after):
-    db_path = tmp_path / "quorum.sqlite3"
-    run = run_and_kill(db_path, kill_after, tmp_path)
+def test_every_acknowledged_vote_survives_sigkill(tmp_path, target, kill_after):
+    run = run_and_kill(target, kill_after, tmp_path)
 
     assert len(run.acks) >= kill_after
     if kill_after >= 100:
         kinds = {poll_id for poll_id, _, _ in run.acks}
         assert kinds == {run.polls["single"], run.polls["multiple"]}, "both kinds of poll were being voted in"
     # The driver writes no more than one vote per coroutine at a time.
-    check_database(db_path, run.acks, in_flight_at_most=CONCURRENCY)
+    check_database(target, run.acks, in_flight_at_most=CONCURRENCY)
 
 
-def test_reopen_after_sigkill_and_keep_voting(tmp_path):
-    """Kill, reopen, kill again: each round's writer opens the file after a SIGKILL left a WAL
-    behind (Database.open recovers it) and votes go on; nothing acknowledged in any round is
-    lost. Then the bot's own SqliteDatabase opens it in this process and counts agree."""
-    db_path = tmp_path / "quorum.sqlite3"
-    first = run_and_kill(db_path, 200, tmp_path)
+def test_reopen_after_sigkill_and_keep_voting(tmp_path, target, settings):
+    """Kill, reopen, kill again: each round's writer opens the database a SIGKILL left behind
+    (on SQLite with its WAL, which opening recovers; on PostgreSQL after the server rolled back
+    the dead session's open transaction) and votes go on; nothing acknowledged in any round is
+    lost. Then the bot's own Database opens it in this process and counts agree."""
+    first = run_and_kill(target, 200, tmp_path)
     single, multiple = first.polls["single"], first.polls["multiple"]
-    assert Path(f"{db_path}-wal").exists(), "SIGKILL should leave the write-ahead log behind"
+    if target.dialect == "sqlite":
+        assert Path(f"{target.path}-wal").exists(), "SIGKILL should leave the write-ahead log behind"
 
     acks = list(first.acks)
-    stored = check_database(db_path, acks, in_flight_at_most=CONCURRENCY)
+    stored = check_database(target, acks, in_flight_at_most=CONCURRENCY)
     for round_number, kill_after in enumerate((90, 333), start=1):
         run = run_and_kill(
-            db_path,
+            target,
             kill_after,
             tmp_path,
             "--single-poll", str(single),
@@ -191,14 +216,14 @@ def test_reopen_after_sigkill_and_keep_voting(tmp_path):
         )
         assert run.polls == first.polls
         acks += run.acks
-        stored_now = check_database(db_path, acks, in_flight_at_most=CONCURRENCY * (round_number + 1))
+        stored_now = check_database(target, acks, in_flight_at_most=CONCURRENCY * (round_number + 1))
         assert stored_now >= stored + len(run.acks)
         stored = stored_now
 
     async def reopen_and_vote() -> None:
-        db = await SqliteDatabase.open(db_path)
+        db = await open_database(settings)
         try:
-            assert await db.schema_version() == len(load_migrations())
+            assert await db.schema_version() == len(load_migrations(db.dialect))
             assert await db.integrity_check() == ["ok"]
             repo = PollRepository(db)
             for poll_id in (single, multiple):
@@ -214,4 +239,4 @@ def test_reopen_after_sigkill_and_keep_voting(tmp_path):
             await db.close()
 
     asyncio.run(reopen_and_vote())
-    assert check_database(db_path, [*acks, (single, 42, 0), (multiple, 42, 0)], in_flight_at_most=3 * CONCURRENCY)
+    assert check_database(target, [*acks, (single, 42, 0), (multiple, 42, 0)], in_flight_at_most=3 * CONCURRENCY)

@@ -1,5 +1,6 @@
 """A real `run.py` process over a live (loopback) gateway: votes arrive as gateway events, and
-SIGTERM lands while some are in flight. Every vote it confirmed must be in the database.
+SIGTERM lands while some are in flight. Every vote it confirmed must be in the database, on both
+backends: SQLite at DATABASE_PATH, or PostgreSQL at DATABASE_URL (this test's schema).
 
 The loopback Discord is the one `bench/votes_loopback.py` measures with.
 """
@@ -9,28 +10,30 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 from loopback_discord import LoopbackDiscord  # noqa: E402
+from postgres import RawConnection  # noqa: E402
 from votes_loopback import post_quorum_poll  # noqa: E402
 
 VOTERS = range(1300000000000000000, 1300000000000000000 + 120)
 
 
-async def test_sigterm_while_votes_arrive_over_the_gateway_keeps_every_confirmed_vote(tmp_path):
+async def test_sigterm_while_votes_arrive_over_the_gateway_keeps_every_confirmed_vote(tmp_path, database_url):
+    database = {"DATABASE_PATH": "q.sqlite3"} if database_url is None else {"DATABASE_URL": database_url}
     server = LoopbackDiscord()
     await server.start()
     base = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "DATABASE_", "LOG_", "DEV_"))}
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "run.py")],
         cwd=tmp_path,
-        env={**base, **server.env, "DATABASE_PATH": "q.sqlite3", "LOG_LEVEL": "INFO"},
+        env={**base, **server.env, **database, "LOG_LEVEL": "INFO"},
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:
@@ -64,9 +67,14 @@ async def test_sigterm_while_votes_arrive_over_the_gateway_keeps_every_confirmed
         if "restarting" in (body.get("data") or {}).get("content", "")
     ]
     assert confirmed, "no vote was confirmed before the shutdown: " + output[-3000:]
-    with sqlite3.connect(tmp_path / "q.sqlite3") as db:
-        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    dialect = "sqlite" if database_url is None else "postgresql"
+    db = RawConnection(SimpleNamespace(dialect=dialect, path=tmp_path / "q.sqlite3", url=database_url))
+    try:
+        if dialect == "sqlite":
+            assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         stored = set(db.execute("SELECT user_id, option FROM votes WHERE poll_id = 1").fetchall())
+    finally:
+        db.close()
     assert confirmed <= stored  # nothing the bot confirmed was lost
     # Nothing was stored that was not clicked, and a click refused while stopping stored nothing.
     assert stored <= set(clicks.values())

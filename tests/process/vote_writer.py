@@ -3,8 +3,10 @@
 Run by tests/test_durability.py, which SIGKILLs this process mid-stream and then checks that
 every acknowledged vote is in the database:
 
-    python tests/process/vote_writer.py DB_PATH [--single-poll ID] [--multiple-poll ID]
-                                                [--first-user N] [--concurrency N] [--limit N]
+    python tests/process/vote_writer.py DATABASE [--single-poll ID] [--multiple-poll ID]
+                                                 [--first-user N] [--concurrency N] [--limit N]
+
+DATABASE is a PostgreSQL URL (postgresql://… or postgres://…) or else the path of a SQLite file.
 
 Without poll ids it creates a single-choice and a multiple-choice poll and prints
 `POLL single <id>` and `POLL multiple <id>` once they are committed. Then `--concurrency`
@@ -27,8 +29,10 @@ import asyncio
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
-from bot.db_sqlite import SqliteDatabase
+from bot.config import Settings
+from bot.db import open_database
 from bot.polls.models import Poll, PollDraft, VoteChange
 from bot.polls.repository import PollRepository
 
@@ -85,7 +89,7 @@ async def existing_poll(repo: PollRepository, poll_id: int) -> Poll:
 
 async def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("db_path")
+    parser.add_argument("database", help="a PostgreSQL URL, or the path of a SQLite file")
     parser.add_argument("--single-poll", type=int)
     parser.add_argument("--multiple-poll", type=int)
     parser.add_argument("--first-user", type=int, default=10_000)
@@ -93,7 +97,8 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=200_000, help="stop after this many votes")
     args = parser.parse_args(argv)
 
-    db = await SqliteDatabase.open(args.db_path)
+    url = args.database if args.database.startswith(("postgresql://", "postgres://")) else None
+    db = await open_database(Settings(token=None, database_path=Path(args.database), database_url=url))
     try:
         return await cast_votes(PollRepository(db), args)
     finally:

@@ -1,4 +1,4 @@
-"""Quorum's command line: run the bot, try the playground, check, back up, sync.
+"""Quorum's command line: run the bot, try the playground, check, back up, move to PostgreSQL, sync.
 
 Settings come from the environment and `.env` (see .env.example).
 """
@@ -16,7 +16,7 @@ from typing import Any
 
 import discord
 
-from bot.config import Settings, SettingsError
+from bot.config import Settings, SettingsError, redact_url
 from bot.logs import setup_logging
 
 log = logging.getLogger("quorum")
@@ -133,6 +133,14 @@ async def _login_check(settings: Settings) -> str | None:
         await client.close()
 
 
+def shards_text(settings: Settings) -> str:
+    if settings.shard_count is None:
+        return "as many as Discord recommends, all in this process (SHARD_COUNT unset)"
+    ids = settings.shard_ids if settings.shard_ids is not None else tuple(range(settings.shard_count))
+    sync = "; syncs the slash commands" if settings.runs_shard_zero else "; the process running shard 0 syncs commands"
+    return f"{', '.join(map(str, ids))} of {settings.shard_count} in this process{sync}"
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from bot.maintenance import application_id_from_token, check_database, invite_url
 
@@ -140,11 +148,19 @@ def cmd_check(args: argparse.Namespace) -> int:
     if settings is None:
         return 2
     print("ok   settings are valid")
+    print(f"ok   shards: {shards_text(settings)}")
     problems = 0
     # Read-only: a missing or empty database fails rather than being created (a mis-mounted
     # volume must not pass the healthcheck), and nothing is migrated or repaired.
-    database_ok, text = check_database(settings.database_path).verdict()
-    print(f"{'ok  ' if database_ok else 'FAIL'} database {settings.database_path}: {text}")
+    if settings.database_url:
+        from bot.maintenance_postgres import check_postgres
+
+        database_ok, text = check_postgres(settings.database_url).verdict()
+        where = redact_url(settings.database_url)
+    else:
+        database_ok, text = check_database(settings.database_path).verdict()
+        where = str(settings.database_path)
+    print(f"{'ok  ' if database_ok else 'FAIL'} database {where}: {text}")
     problems += 0 if database_ok else 1
     assert settings.token is not None
     if not args.offline:
@@ -168,6 +184,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
     settings = load_settings(require_token=False)
     if settings is None:
         return 2
+    if settings.database_url:
+        return backup_postgres(settings.database_url, args.path)
     try:
         report = backup(settings.database_path, args.path)
     except BackupError as error:
@@ -176,6 +194,43 @@ def cmd_backup(args: argparse.Namespace) -> int:
     counts = "no polls tables yet" if report.polls is None else f"{report.polls} polls, {report.votes} votes"
     print(f"Backed up {settings.database_path} to {report.path}: {counts}.")
     return 0
+
+
+def backup_postgres(url: str, path: Path) -> int:
+    from bot.maintenance import BackupError
+    from bot.maintenance_postgres import backup_postgres as dump
+
+    try:
+        report = dump(url, path)
+    except BackupError as error:
+        print(f"Backup failed: {error}", file=sys.stderr)
+        return 1
+    counts = "no polls tables yet" if report.polls is None else f"{report.polls} polls, {report.votes} votes"
+    print(f"Backed up {redact_url(url)} to {report.path} with pg_dump: {counts}.")
+    print(f"Restore into an empty database, bots stopped: pg_restore --no-owner --dbname postgresql://… {report.path}")
+    return 0
+
+
+# ---------------------------------------------------------------------- migrate-db
+
+
+def cmd_migrate_db(args: argparse.Namespace) -> int:
+    from bot.migrate_db import MigrationError, migrate_database
+
+    settings = load_settings(require_token=False)
+    if settings is None:
+        return 2
+    url = args.to or settings.database_url
+    if not url:
+        print("migrate-db needs the target: --to postgresql://user@host/database (or DATABASE_URL)", file=sys.stderr)
+        return 2
+    try:
+        report = migrate_database(args.source or settings.database_path, url)
+    except MigrationError as error:
+        print(f"migrate-db failed: {error}", file=sys.stderr)
+        return 1
+    print("\n".join(report.lines()))
+    return 0 if report.ok else 1
 
 
 # ---------------------------------------------------------------------- sync
@@ -215,11 +270,34 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("--offline", action="store_true", help="don't contact Discord (healthchecks)")
     check.set_defaults(func=cmd_check)
 
+    back_help = "copy the database consistently, even while the bot runs; on failure, leave nothing behind"
     back = commands.add_parser(
-        "backup", help="copy the database consistently, even while the bot runs; on failure, leave nothing behind"
+        "backup",
+        help=back_help,
+        # Laid out by hand: argparse would wrap the restore command, even inside "--no-owner".
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=f"{back_help.capitalize()}.\n\n"
+        "SQLite (DATABASE_PATH): a copy of the file, checked before it is moved into place.\n"
+        "PostgreSQL (DATABASE_URL set): calls pg_dump --format=custom (PostgreSQL's client tools,\n"
+        "the server's major version or newer), the password passed in its environment.\n"
+        "Restore into an empty database, bots stopped, with:\n"
+        "  pg_restore --no-owner --dbname postgresql://… PATH",
     )
-    back.add_argument("path", type=Path, help="where to write the copy")
+    back.add_argument("path", type=Path, help="where to write the copy (PostgreSQL: the pg_dump file)")
     back.set_defaults(func=cmd_backup)
+
+    move = commands.add_parser(
+        "migrate-db",
+        help="copy the SQLite database into an empty PostgreSQL database, then verify the copy",
+        description="Copy every table of the SQLite database (read only, never changed) into an empty PostgreSQL "
+        "database in one transaction, then check that row counts and every poll's tally match. Stop the bot "
+        "first: votes cast during the copy would not be in it. Then set DATABASE_URL and start the bot.",
+    )
+    move.add_argument("--from", dest="source", type=Path, default=None, metavar="PATH",
+                      help="the SQLite database (default: DATABASE_PATH)")
+    move.add_argument("--to", default=None, metavar="URL", help="postgresql://user:password@host/database "
+                      "(default: DATABASE_URL, which keeps a password out of ps)")
+    move.set_defaults(func=cmd_migrate_db)
 
     sync = commands.add_parser("sync", help="register the slash commands with Discord now")
     sync.add_argument("--guild", type=int, default=None, help="sync to this server only")

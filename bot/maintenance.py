@@ -1,12 +1,15 @@
-"""What `run.py check` and `run.py backup` do, without Discord."""
+"""What `run.py check` and `run.py backup` do, without Discord (SQLite; PostgreSQL: maintenance_postgres)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import os
+import shutil
 import sqlite3
-from contextlib import closing, suppress
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, closing, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
@@ -76,11 +79,16 @@ class DatabaseReport:
             text += "; no polls tables yet"
         if self.wal_unread:
             text += "; a crash left writes in the -wal file, not read here (the bot applies them at start)"
-        if self.schema_version > shipped:
-            text += f"; newer than this Quorum ({shipped}): upgrade Quorum or restore a backup"
-        elif self.schema_version < shipped:
-            text += f"; older than this Quorum ({shipped}): the bot migrates it when it starts"
-        return self.ok and self.schema_version <= shipped, text
+        return self.ok and self.schema_version <= shipped, text + schema_note(self.schema_version, shipped)
+
+
+def schema_note(version: int, shipped: int) -> str:
+    """What `check` adds about a schema version other than this Quorum's (both backends)."""
+    if version > shipped:
+        return f"; newer than this Quorum ({shipped}): upgrade Quorum or restore a backup"
+    if version < shipped:
+        return f"; older than this Quorum ({shipped}): the bot migrates it when it starts"
+    return ""
 
 
 def read_only_uri(path: Path, *, immutable: bool = False) -> str:
@@ -159,6 +167,27 @@ def check_database(path: Path) -> DatabaseReport:
     return report
 
 
+class UnreadableDatabase(Exception):
+    """A file that is no database to read (missing, empty, not SQLite); the message says which."""
+
+
+@contextmanager
+def read_only(path: Path) -> Iterator[sqlite3.Connection]:
+    """`path` opened for reading only, with nothing beside it created or changed, and the writes
+    a crash left in its -wal file included: reading those needs a new -shm file, so that case
+    reads a copy of the database and its -wal in a temporary folder instead."""
+    header, problem = _read_header(path)
+    if problem is not None:
+        raise UnreadableDatabase(problem)
+    with ExitStack() as stack:
+        if unread_wal(path, header):
+            copy = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="quorum-"))) / "copy.sqlite3"
+            shutil.copyfile(path, copy)
+            shutil.copyfile(f"{path}-wal", f"{copy}-wal")
+            path = copy
+        yield stack.enter_context(closing(_connect_read_only(path, header)))
+
+
 def backup(source: Path, target: Path) -> DatabaseReport:
     """A consistent copy through SQLite's online backup API, safe while the bot writes.
 
@@ -172,23 +201,32 @@ def backup(source: Path, target: Path) -> DatabaseReport:
     if _same_database(source, target):
         # Written over while the bot runs, the live database (or its WAL) would be corrupted.
         raise BackupError(f"{target} is the database itself (or one of its files); back it up to another path")
+    try:
+        with staged(target) as partial:
+            report = _copy(source, header, partial, target)
+            if not report.ok:
+                problems = ", ".join(report.integrity[:3])
+                raise BackupError(f"{source} is damaged: the copy fails its integrity check: {problems}")
+            partial.replace(target)
+        return report
+    except sqlite3.Error as error:
+        raise BackupError(f"could not copy {source} to {target}: {_why(error)}") from error
+    except OSError as error:
+        raise BackupError(f"could not write {target}: {error.strerror or error}") from error
+
+
+@contextmanager
+def staged(target: Path) -> Iterator[Path]:
+    """A path beside `target` to write the copy to (then rename it into place), in folders made
+    for it; on failure, the partial copy and the folders made for it are removed."""
     partial = target.with_name(target.name + ".partial")
     new_folders: list[Path] = []
     try:
         new_folders = [folder for folder in target.parents if not folder.exists()]  # deepest first
         target.parent.mkdir(parents=True, exist_ok=True)
         _discard(partial)
-        report = _copy(source, header, partial, target)
-        if not report.ok:
-            problems = ", ".join(report.integrity[:3])
-            raise BackupError(f"{source} is damaged: the copy fails its integrity check: {problems}")
-        partial.replace(target)
+        yield partial
         new_folders = []  # they hold the backup now
-        return report
-    except sqlite3.Error as error:
-        raise BackupError(f"could not copy {source} to {target}: {_why(error)}") from error
-    except OSError as error:
-        raise BackupError(f"could not write {target}: {error.strerror or error}") from error
     finally:
         with suppress(OSError):  # a cleanup failure must not hide why the backup failed
             _discard(partial)

@@ -16,14 +16,19 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
+from collections.abc import Iterator
 from contextlib import closing
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
+from urllib.parse import quote
 
+import postgres
 import pytest
 
 from bot.db import load_migrations
+from bot.db_postgres import PostgresDatabase
 from bot.db_sqlite import SqliteDatabase
 from bot.logs import JsonFormatter
 from bot.maintenance import application_id_from_token, backup, invite_url
@@ -591,3 +596,207 @@ def test_a_backup_target_named_like_a_uri_is_a_plain_file(tmp_path):
     assert result.returncode == 0, result.stderr
     assert votes_in(tmp_path / "file:out.sqlite3") == 4
     assert not list(tmp_path.glob("out.sqlite3*")) and not list(tmp_path.glob("*.partial"))
+
+
+# ------------------------------------------------------------------------ PostgreSQL
+
+postgresql_only = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+PG_SHIPPED = len(load_migrations("postgresql"))
+SECRET = "hunter2@Sekr%t"  # "@" and "%" percent-encoded in the URL: both spellings must stay hidden
+
+
+def dead_port() -> int:
+    with socket.socket() as probe:  # bound, never listening: connections are refused
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def assert_secret_hidden(result: subprocess.CompletedProcess[str]) -> None:
+    output = result.stdout + result.stderr
+    assert SECRET not in output and quote(SECRET, safe="") not in output and "hunter2" not in output, output
+
+
+@pytest.fixture
+def password_url(database_url) -> Iterator[str]:
+    """`database_url` as a role with a password sees it, over TCP (the tests' own URL has none)."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    params = conninfo_to_dict(database_url)
+    role = f"quorum_pw_{uuid.uuid4().hex[:12]}"
+    schema = params["options"].partition("search_path=")[2]
+    try:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{SECRET}'")
+            conn.execute(f"GRANT ALL ON SCHEMA {schema} TO {role}")
+    except psycopg.Error as error:
+        pytest.skip(f"the test server's role may not create roles: {error}")
+    host = params.get("host") or "127.0.0.1"  # a Unix socket logs in without a password: use TCP
+    url = (f"postgresql://{role}:{quote(SECRET, safe='')}@{host}:{params.get('port') or 5432}/{params['dbname']}"
+           f"?options=-csearch_path%3D{schema}")
+    try:
+        psycopg.connect(url, connect_timeout=3).close()
+        yield url
+    except psycopg.OperationalError as error:
+        pytest.skip(f"no password login over TCP to the test server: {error}")
+    finally:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(f"DROP OWNED BY {role} CASCADE")
+            conn.execute(f"DROP ROLE {role}")
+
+
+def tables_in(database_url: str) -> list[str]:
+    import psycopg
+
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")
+        return sorted(r[0] for r in rows)
+
+
+async def pg_database_with_votes(url: str, votes: int = 3) -> None:
+    db = await PostgresDatabase.open(url)
+    repo = PollRepository(db)
+    poll = await repo.create(PollDraft("Lunch?", ("Soup", "Pie")), guild_id=1, channel_id=2, creator_id=3,
+                             now=time.time())
+    for user in range(votes):
+        await repo.cast_vote(poll, 100 + user, user % 2, now=time.time())
+    await db.close()
+
+
+@postgresql_only
+async def test_check_of_a_migrated_postgresql_database_passes(tmp_path, database_url):
+    await pg_database_with_votes(database_url)
+    result = await asyncio.to_thread(run_py, tmp_path, "check", "--offline", DISCORD_TOKEN=TOKEN,
+                                     DATABASE_URL=database_url)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"ok   database {database_url}: reachable (PostgreSQL " in result.stdout
+    assert f"schema version {PG_SHIPPED}; 1 polls (1 open), 3 votes" in result.stdout, result.stdout
+
+
+@postgresql_only
+def test_check_of_an_empty_postgresql_schema_reports_it_and_creates_nothing(tmp_path, database_url):
+    result = run_py(tmp_path, "check", "--offline", DISCORD_TOKEN=TOKEN, DATABASE_URL=database_url)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (f"schema version 0; no polls tables yet; older than this Quorum ({PG_SHIPPED}): "
+            "the bot migrates it when it starts") in result.stdout, result.stdout
+    assert tables_in(database_url) == []  # not even quorum_schema
+
+
+@postgresql_only
+async def test_check_fails_on_a_postgresql_schema_newer_than_this_quorum(tmp_path, database_url):
+    import psycopg
+
+    await pg_database_with_votes(database_url)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("UPDATE quorum_schema SET version = %s", (PG_SHIPPED + 1,))
+    result = await asyncio.to_thread(run_py, tmp_path, "check", "--offline", DISCORD_TOKEN=TOKEN,
+                                     DATABASE_URL=database_url)
+    assert result.returncode == 1
+    assert f"newer than this Quorum ({PG_SHIPPED}): upgrade Quorum or restore a backup" in result.stdout
+
+
+def test_check_of_an_unreachable_postgresql_server_says_so_without_the_password(tmp_path):
+    url = f"postgresql://quorum:{quote(SECRET, safe='')}@127.0.0.1:{dead_port()}/quorum"
+    result = run_py(tmp_path, "check", "--offline", DISCORD_TOKEN=TOKEN, DATABASE_URL=url)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "FAIL database postgresql://quorum:***@127.0.0.1:" in result.stdout
+    assert "cannot connect: " in result.stdout and "Connection refused" in result.stdout, result.stdout
+    assert "Traceback" not in result.stderr
+    assert_secret_hidden(result)
+
+
+@postgresql_only
+def test_check_with_a_wrong_password_says_so_without_either_password(tmp_path, password_url):
+    wrong = password_url.replace(quote(SECRET, safe=""), "hunter2-wrong")
+    result = run_py(tmp_path, "check", "--offline", DISCORD_TOKEN=TOKEN, DATABASE_URL=wrong)
+    assert result.returncode == 1
+    assert "password authentication failed" in result.stdout and "check the user name and password" in result.stdout
+    assert "Traceback" not in result.stderr
+    assert_secret_hidden(result)
+
+
+@postgresql_only
+def test_check_with_a_password_passes_without_printing_it(tmp_path, password_url):
+    result = run_py(tmp_path, "check", "--offline", DISCORD_TOKEN=TOKEN, DATABASE_URL=password_url)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert ":***@" in result.stdout
+    assert_secret_hidden(result)
+
+
+def restore_list(dump: Path) -> list[str]:
+    listed = subprocess.run(["pg_restore", "--list", str(dump)], capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    return [line for line in listed.stdout.splitlines() if line and not line.startswith(";")]
+
+
+@postgresql_only
+async def test_postgresql_backup_writes_a_pg_dump_file_of_this_schema_only(tmp_path, password_url):
+    await pg_database_with_votes(password_url, votes=5)  # its tables, its role's
+    with postgres.fresh_schema() as other:  # another schema in the same database: not Quorum's, not dumped
+        async with await PostgresDatabase.open(other):
+            pass
+        result = await asyncio.to_thread(run_py, tmp_path, "backup", "dumps/q.dump", DATABASE_URL=password_url)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "with pg_dump: 1 polls, 5 votes" in result.stdout and "pg_restore --no-owner --dbname" in result.stdout
+    assert_secret_hidden(result)
+    schema = password_url.rpartition("%3D")[2]
+    entries = restore_list(tmp_path / "dumps" / "q.dump")
+    assert any(f"TABLE DATA {schema} votes " in line for line in entries), entries
+    assert all(f" {schema} " in line for line in entries if " TABLE " in line), entries
+    assert sorted(snapshot(tmp_path)) == ["dumps", "dumps/q.dump"]  # no .partial left
+
+
+@postgresql_only
+def test_postgresql_backup_keeps_the_password_off_the_command_line(tmp_path, password_url, monkeypatch):
+    import bot.maintenance_postgres as pg
+
+    calls: list[tuple[list[str], dict[str, str]]] = []
+    real_run = subprocess.run
+
+    def spy(args, **kwargs):
+        calls.append((args, kwargs["env"]))
+        return real_run(args, **kwargs)
+
+    monkeypatch.setattr(pg.subprocess, "run", spy)
+    report = pg.backup_postgres(password_url, tmp_path / "q.dump")
+    monkeypatch.undo()
+    assert report.polls is None  # an empty schema: nothing migrated by the backup either
+    [(args, env)] = calls
+    assert not any("hunter2" in arg for arg in args), args
+    assert env["PGPASSWORD"] == SECRET
+    assert not [entry for entry in restore_list(tmp_path / "q.dump") if " TABLE " in entry]
+
+
+@pytest.mark.parametrize("trouble", ["no-pg_dump", "unreachable"])
+def test_postgresql_backup_failures_are_clear_and_leave_nothing_behind(tmp_path, trouble):
+    url = f"postgresql://quorum:{quote(SECRET, safe='')}@127.0.0.1:{dead_port()}/quorum"
+    env = {"PATH": str(tmp_path / "no-tools")} if trouble == "no-pg_dump" else {}
+    result = run_py(tmp_path, "backup", "new/q.dump", DATABASE_URL=url, **env)
+    assert result.returncode == 1, result.stdout + result.stderr
+    says = "pg_dump is not installed" if trouble == "no-pg_dump" else "cannot connect: "
+    assert result.stderr.startswith("Backup failed: ") and says in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert_secret_hidden(result)
+    assert snapshot(tmp_path) == {}
+
+
+def test_backup_help_says_it_calls_pg_dump_and_how_to_restore(tmp_path):
+    result = run_py(tmp_path, "backup", "--help")
+    assert "pg_dump" in result.stdout and "pg_restore --no-owner --dbname" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("shards", "expected"),
+    [
+        ({}, "shards: as many as Discord recommends, all in this process"),
+        ({"SHARD_COUNT": "4"}, "shards: 0, 1, 2, 3 of 4 in this process; syncs the slash commands"),
+        ({"SHARD_COUNT": "4", "SHARD_IDS": "2-3"}, "shards: 2, 3 of 4 in this process; the process running shard 0"),
+    ],
+)
+def test_check_names_the_shards_this_process_runs(tmp_path, shards, expected):
+    from bot.config import Settings
+    from run import shards_text
+
+    settings = Settings.from_env({"DATABASE_PATH": str(tmp_path / "q.sqlite3"), **shards}, env_file=None,
+                                 require_token=False)
+    assert ("shards: " + shards_text(settings)).startswith(expected)

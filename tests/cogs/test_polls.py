@@ -594,11 +594,11 @@ async def test_a_rate_limited_announcement_is_retried_and_sent_once(world, caplo
     for a while: nothing is lost or doubled; the claim is given back and a later pass sends it."""
     message = await world.seed_poll(duration="30m")
     await world.alice.click(message, custom_id="quorum:vote:1:2")
-    world.env.inject_error("POST", "/channels/*/messages", status=429, message="You are being rate limited.", times=20)
+    world.env.inject_error("POST", "/channels/*/messages", status=429, message="You are being rate limited.", times=5)
     await world.env.advance_time(30 * 60 + 1)
     assert len(public(world.general)) == 1, "not announced while every attempt is refused"
     assert (await world.tally()).counts == (0, 0, 1, 0)
-    await world.env.advance_time(20 * 60)
+    await world.env.advance_time(5 * 60)
     messages = public(world.general)
     assert len(messages) == 2 and "Results of poll #1" in messages[1].embeds[0].title
     await world.env.advance_time(3600)

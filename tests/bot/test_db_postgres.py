@@ -95,3 +95,21 @@ def test_the_connection_names_quorum_and_gives_up_on_a_silent_server():
     assert "application_name=quorum" in url and "connect_timeout=10" in url
     assert connection_url("postgresql:///db").startswith("postgresql:///db?")  # Unix socket: no host
     assert "application_name=mine" in connection_url("postgresql:///db?application_name=mine")
+
+
+@on_postgresql
+async def test_a_batch_of_statements_only_that_raises_is_run_again_one_at_a_time(open_db):
+    """The one-round-trip path (BEGIN, statements, COMMIT in one pipeline): a statement that
+    raises leaves nothing of the batch stored, and the batch runs again with savepoints."""
+    db = await open_db()
+    await db.set_meta("taken", "1")
+    results = await asyncio.gather(
+        *(db.write_statement("INSERT INTO meta (key, value) VALUES (?, '1') RETURNING key", (f"k{i}",))
+          for i in range(5)),
+        db.write_statement("INSERT INTO meta (key, value) VALUES ('taken', '2') RETURNING key"),
+        db.write_statement("INSERT INTO meta (key, value) VALUES ('last', '1') RETURNING key"),
+        return_exceptions=True,
+    )
+    assert [r["key"] for r in results[:5]] == [f"k{i}" for i in range(5)] and results[6]["key"] == "last"
+    assert isinstance(results[5], Exception)
+    assert await db.fetchval("SELECT count(*) FROM meta") == 7

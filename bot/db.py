@@ -260,6 +260,12 @@ class Database:
         """In the writer thread: one transaction for the whole batch, then COMMIT."""
         raise NotImplementedError
 
+    async def hold_instance_lock(self, name: str) -> bool:
+        """Try to become the only live process called `name` for as long as this database is
+        open; False if another live process holds the name (a copy still stopping while its
+        replacement starts). One process per file is SQLite's whole design, so True there."""
+        return True
+
     # ---------------------------------------------------------------- maintenance
 
     async def schema_version(self) -> int:

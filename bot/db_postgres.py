@@ -244,6 +244,14 @@ class PostgresDatabase(Database):
                     raise
         raise AssertionError("unreachable")
 
+    async def hold_instance_lock(self, name: str) -> bool:
+        # A session lock on the read connection: released when that session ends, so a
+        # process that died (or lost its connection) no longer holds its name.
+        row = await self.fetchone(
+            "SELECT pg_try_advisory_lock(hashtext('quorum-instance'), hashtext(?)) AS held", (name,)
+        )
+        return bool(row["held"])
+
     # ---------------------------------------------------------------- writes
 
     def is_storage_failure(self, error: BaseException) -> bool:

@@ -7,6 +7,7 @@ import gzip
 import io
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import discord
@@ -83,7 +84,12 @@ class Polls(commands.Cog):
         # Announcements this process had claimed before it stopped: take them up now (it
         # looks for the earlier message first) instead of waiting out its own lease.
         try:
-            await self.service.repo.reclaim_own(owner=self.bot.instance_name)
+            # Only if no copy of this process is still running (a rolling restart): its claims
+            # are its own until it stops, then they are taken over when their leases run out.
+            if await self.bot.db.hold_instance_lock(self.bot.instance_name):
+                await self.service.repo.reclaim_own(owner=self.bot.instance_name)
+            else:
+                log.info("another live process runs %s; leaving its announcements to it", self.bot.instance_name)
         except Exception:  # the lease runs out by itself; the scheduler must start regardless
             log.warning("could not take back this process's earlier announcement claims", exc_info=True)
         self.scheduler.start()
@@ -269,8 +275,12 @@ class Polls(commands.Cog):
 
     async def _find_announcement(self, channel: discord.PartialMessageable, poll: Poll) -> discord.Message | None:
         assert self.bot.user is not None and poll.message_id is not None
+        # From a minute before the first attempt began, not from the poll: a busy channel may
+        # hold more than one page of messages between the poll and its announcement.
+        assert poll.announce_started_at is not None
+        since = discord.utils.time_snowflake(datetime.fromtimestamp(poll.announce_started_at - 60, UTC))
         try:
-            async for message in channel.history(limit=100, after=discord.Object(poll.message_id)):
+            async for message in channel.history(limit=100, after=discord.Object(max(since, poll.message_id))):
                 if (
                     message.author.id == self.bot.user.id
                     and message.reference is not None

@@ -77,12 +77,30 @@ def clock() -> TestClock:
     return TestClock()
 
 
+class RestartedBot(QuorumBot):
+    """A bot for `env.restart_bot`: the process it replaces has ended, so its database
+    connections are gone before this one starts (SimCord detaches the old bot but leaves it
+    open; a real restart would have closed them, releasing the old process's session locks)."""
+
+    def __init__(self, *args, predecessors: list[QuorumBot], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._predecessors = predecessors
+
+    async def setup_hook(self) -> None:
+        for old in self._predecessors:
+            await old.close_resources()
+        await super().setup_hook()
+
+
 @pytest.fixture
 async def make_bot(settings, clock):
     bots: list[QuorumBot] = []
 
     def make() -> QuorumBot:
-        bots.append(QuorumBot(settings, clock=clock))
+        if bots:
+            bots.append(RestartedBot(settings, clock=clock, predecessors=list(bots)))
+        else:
+            bots.append(QuorumBot(settings, clock=clock))
         return bots[-1]
 
     yield make

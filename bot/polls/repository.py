@@ -278,15 +278,17 @@ class PollRepository:
         """Close up to `limit` polls whose deadline has passed, in one write; their ids.
 
         Any number of processes may run this at once: the condition is checked again on the
-        row itself, so each poll is closed by exactly one of them (on PostgreSQL a second
-        closer waits for the first's transaction, then finds the poll closed).
+        row itself, so each poll is closed by exactly one of them. On PostgreSQL each passes
+        over rows the others hold, so they close different polls side by side; a poll a vote in
+        flight holds is left for the next pass (a second later), its votes already refused by
+        the deadline.
         """
 
         def update(conn: WriteConnection) -> list[int]:
             rows = conn.execute(
                 "UPDATE polls SET closed_at = ?, closed_by = NULL WHERE closed_at IS NULL AND id IN ("
                 " SELECT id FROM polls WHERE closed_at IS NULL AND closes_at IS NOT NULL"
-                " AND message_id IS NOT NULL AND closes_at <= ? ORDER BY closes_at LIMIT ?"
+                f" AND message_id IS NOT NULL AND closes_at <= ? ORDER BY closes_at LIMIT ?{self._skip_locked}"
                 ") RETURNING id",
                 (now, now, limit),
             ).fetchall()

@@ -741,3 +741,18 @@ async def test_five_hundred_concurrent_creates_each_read_back_their_poll(db):
         assert all(f is not None and f.id == p.id for f, p in zip(found, polls, strict=True))
     finally:
         await db.close()
+
+
+async def test_a_live_copy_of_a_process_keeps_its_name_until_it_ends(open_db):
+    """A rolling restart: the new copy starts while the old one still runs. Only one may hold
+    the instance's name (and take back its claims); once the old one's database is closed,
+    the name is free again. SQLite is one process by design, so there it is always free."""
+    old, new = await open_db(), await open_db()
+    assert await old.hold_instance_lock("shards:0")
+    if old.dialect == "sqlite":
+        assert await new.hold_instance_lock("shards:0")
+        return
+    assert await new.hold_instance_lock("shards:0") is False
+    assert await new.hold_instance_lock("shards:1")
+    await old.close()
+    assert await new.hold_instance_lock("shards:0")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import statistics
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -199,3 +200,88 @@ def stop_bot(process: Any) -> None:
         process.wait(30)
     except subprocess.TimeoutExpired:
         process.kill()
+
+
+BENCH_DATABASE_URL = "postgresql:///quorum_bench"
+
+
+@contextlib.contextmanager
+def pg_scratch_schema(url: str = BENCH_DATABASE_URL) -> Iterator[str]:
+    """A URL (`url` plus a search_path) whose connections see only a new, empty schema, dropped
+    afterwards. The database is created first if it is missing."""
+    import uuid
+
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from bot.db_postgres import with_query
+
+    try:
+        psycopg.connect(url, connect_timeout=3).close()
+    except psycopg.OperationalError:
+        with psycopg.connect(make_conninfo(url, dbname="postgres"), autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{conninfo_to_dict(url)["dbname"]}"')
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield with_query(url, options=f"-csearch_path={schema}")
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("SET lock_timeout = '20s'")  # a killed bot's session may linger briefly
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def pg_version(url: str) -> str:
+    """The server's version and commit settings, for a bench's header."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        version = conn.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
+        sync = conn.execute("SHOW synchronous_commit").fetchone()[0]  # type: ignore[index]
+    return f"PostgreSQL {version.split()[0]}, psycopg {psycopg.__version__}, synchronous_commit={sync}"
+
+
+def bot_env(**settings: str) -> dict[str, str]:
+    """This environment without Quorum's own settings, plus `settings` (a bot process's env)."""
+    prefixes = ("DISCORD_", "DATABASE_", "LOG_", "DEV_", "SHARD_")
+    return {**{k: v for k, v in os.environ.items() if not k.startswith(prefixes)}, **settings}
+
+
+class BotProcess:
+    """`python run.py` as its own process, its output in `<workdir>/<label>-<n>.log` (n counts starts)."""
+
+    def __init__(self, label: str, env: dict[str, str], workdir: Path) -> None:
+        self.label, self.env, self.workdir = label, env, workdir
+        self.process: Any = None
+        self.logs: list[Path] = []
+
+    def start(self) -> None:
+        import subprocess
+
+        log = self.workdir / f"{self.label}-{len(self.logs) + 1}.log"
+        self.logs.append(log)
+        with open(log, "w", encoding="utf-8") as out:
+            root = Path(__file__).resolve().parent.parent
+            self.process = subprocess.Popen([sys.executable, str(root / "run.py")], cwd=self.workdir, env=self.env,
+                                            stdout=out, stderr=subprocess.STDOUT)
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs, exactly like a crash or an OOM kill."""
+        if self.running:
+            self.process.kill()
+        if self.process is not None:
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.running:
+            stop_bot(self.process)
+
+    def tail(self, lines: int = 30) -> str:
+        return "\n".join(f"--- {log.name}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+                         for log in self.logs if log.exists())

@@ -1,6 +1,7 @@
 """Vote clicks against a loopback Discord: each bot is a real process talking HTTP and WebSocket.
 
-    python bench/votes_loopback.py [--members 1000] [--concurrency 50] [--sets 6] [--rounds 3]
+    python bench/votes_loopback.py [--members 1000] [--concurrency 50] [--sets N] [--rounds 3]
+        [--kinds bare,quorum,bare-plain,quorum-pg] [--database-url postgresql:///quorum_bench]
 
 The second harness the poll issue allows ("SimCord or a loopback server"). `bench/votes.py`
 runs the bot inside SimCord, whose bookkeeping (payload copies, callback tracking, a stored
@@ -11,6 +12,9 @@ as its own process, pointed there with `DISCORD_API_BASE` and `DISCORD_GATEWAY_U
 * quorum: `python run.py`, exactly as a maintainer runs it (heap frozen after setup, SQLite
   file in a temporary directory, `synchronous=FULL`); each round votes on a new poll posted
   with `/poll create` (an application-command interaction sent over the gateway).
+* quorum-pg: the same `python run.py` with `DATABASE_URL` at `--database-url`, in a new schema
+  per process (`options=-csearch_path=…`, dropped afterwards). Skipped, with a note, when no
+  server answers there and `--kinds` does not name it.
 * bare: `bench/loopback_bare.py`, a bot whose vote button only answers an ephemeral "ok",
   with `allowed_mentions` like every Quorum message; bare-plain: the same without it.
 
@@ -20,14 +24,16 @@ out on the WebSocket, and the click is acknowledged when the bot's POST to
 `/interactions/{id}/{token}/callback` arrives. Latency runs from just before the frame is sent
 to that POST; throughput = clicks / (first send -> last acknowledgement). Both sides share
 the machine's 2 cores (the server and drivers in this process, the bot in its own).
-Each set runs the three bots in a new order; ratios are per set, verdicts the median of sets.
-After Quorum's rounds the votes in its database are counted.
+Each set runs every bot once, in a new order (the default number of sets, 2 per bot, puts each
+bot in each position twice); ratios are per set, verdicts the median of sets. After each Quorum
+process's rounds the votes in its database (SQLite or PostgreSQL) are counted against the clicks.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shutil
 import sqlite3
@@ -35,17 +41,25 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _common import LatencyFigures, machine_lines, median, set_order, set_ratios, stop_bot, table
+from _common import LatencyFigures, machine_lines, median, set_order, stop_bot, table
 from loopback_discord import CHANNEL_ID, COMMAND_ID, CREATOR_ID, LoopbackDiscord
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # for bot.db_postgres, imported only by quorum-pg
 QUESTION = "Where should the team offsite be this year?"
 OPTIONS = ("Lisbon", "Kraków", "Valencia", "Tallinn")
-KINDS = ("bare", "quorum", "bare-plain")
+KINDS = ("bare", "quorum", "bare-plain", "quorum-pg")
+QUORUMS, BASELINES = ("quorum", "quorum-pg"), ("bare", "bare-plain")
+PAIRS = [(q, b) for q in QUORUMS for b in BASELINES] + [("quorum-pg", "quorum")]
+DEFAULT_URL = "postgresql:///quorum_bench"
+VOTES_PER_POLL = ("SELECT count(v.poll_id) FROM polls p LEFT JOIN votes v ON v.poll_id = p.id"
+                  " GROUP BY p.id ORDER BY p.id")
 ACK_TIMEOUT = 30.0
 VOTER_BASE = 1300000000000000000
 
@@ -57,9 +71,46 @@ class Round(LatencyFigures):
     wall: float
     latencies: list[float]
     lost: int
+    stored: int | None = None  # votes found in the database afterwards (Quorum only)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def pg_server(url: str) -> str:
+    """One line about the server at `url`, creating its database if only that is missing;
+    raises ImportError or psycopg.Error when there is no server to use."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    try:
+        conn = psycopg.connect(url, connect_timeout=3, autocommit=True)
+    except psycopg.OperationalError as error:
+        if "does not exist" not in str(error):
+            raise
+        with psycopg.connect(make_conninfo(url, dbname="postgres"), connect_timeout=3, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{conninfo_to_dict(url)["dbname"]}"')
+        conn = psycopg.connect(url, connect_timeout=3, autocommit=True)
+    with conn:
+        version, sync, fsync = (conn.execute(f"SHOW {name}").fetchone()[0]  # type: ignore[index]
+                                for name in ("server_version", "synchronous_commit", "fsync"))
+    return f"PostgreSQL {version.split()[0]}, psycopg {psycopg.__version__}, synchronous_commit={sync}, fsync={fsync}"
+
+
+@contextlib.contextmanager
+def pg_schema(url: str) -> Iterator[str]:
+    """A URL whose connections see only a new, empty schema, dropped afterwards."""
+    import psycopg
+
+    from bot.db_postgres import with_query
+
+    schema = f"loopback_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield with_query(url, options=f"-csearch_path={schema}")
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("SET lock_timeout = '20s'")
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 def bare_message(server: LoopbackDiscord) -> dict[str, Any]:
@@ -133,18 +184,30 @@ async def storm(server: LoopbackDiscord, message: dict[str, Any], voters: range,
     return Round(bot, label, last - first, latencies, lost)
 
 
-def count_votes(database: Path) -> dict[int, int]:
-    with sqlite3.connect(database) as conn:
-        return dict(conn.execute("SELECT poll_id, count(*) FROM votes GROUP BY poll_id").fetchall())
+def count_votes(env: dict[str, str]) -> list[int]:
+    """Votes per poll, in the order the polls were made, in the database the bot was given."""
+    if env["DATABASE_URL"]:
+        import psycopg
+
+        with psycopg.connect(env["DATABASE_URL"]) as conn:
+            return [n for (n,) in conn.execute(VOTES_PER_POLL).fetchall()]
+    with contextlib.closing(sqlite3.connect(env["DATABASE_PATH"])) as conn:
+        return [n for (n,) in conn.execute(VOTES_PER_POLL).fetchall()]
 
 
 async def run_bot(kind: str, args: argparse.Namespace) -> list[Round]:
+    with pg_schema(args.database_url) if kind == "quorum-pg" else contextlib.nullcontext("") as url:
+        return await run_process(kind, args, url)
+
+
+async def run_process(kind: str, args: argparse.Namespace, database_url: str) -> list[Round]:
     server = LoopbackDiscord()
     await server.start()
     data_dir = Path(tempfile.mkdtemp(prefix="quorum-loopback-"))
-    database = data_dir / "quorum.sqlite3"
-    env = {**os.environ, **server.env, "LOG_LEVEL": "WARNING", "DATABASE_PATH": str(database)}
-    if kind == "quorum":
+    env = {**os.environ, **server.env, "LOG_LEVEL": "WARNING", "DATABASE_PATH": str(data_dir / "quorum.sqlite3"),
+           "DATABASE_URL": database_url}  # "" (even over one in the environment): SQLite
+    quorum = kind in QUORUMS
+    if quorum:
         command = [sys.executable, str(ROOT / "run.py")]
     else:
         plain = ["--plain"] if kind == "bare-plain" else []
@@ -156,26 +219,34 @@ async def run_bot(kind: str, args: argparse.Namespace) -> list[Round]:
         await asyncio.sleep(3)  # discord.py waits up to 2 s for more guilds before on_ready
         plan = [("warm-up", range(VOTER_BASE, VOTER_BASE + args.warmup))]
         plan += [(f"round {r}", range(VOTER_BASE, VOTER_BASE + args.members)) for r in range(1, args.rounds + 1)]
-        message = None if kind == "quorum" else bare_message(server)
+        message = None if quorum else bare_message(server)
         for label, voters in plan:
-            if kind == "quorum":
+            if quorum:
                 message = await post_quorum_poll(server)
             assert message is not None
             result = await storm(server, message, voters, args.concurrency, kind, label)
             rounds.append(result)
             await asyncio.sleep(1)  # let the bot finish what the round started (Quorum: an edit)
-        if kind == "quorum":
-            counts = count_votes(database)
-            expected = [args.warmup, *[args.members] * args.rounds]
-            got = [counts.get(poll_id, 0) for poll_id in range(1, len(expected) + 1)]
-            for r in rounds:
-                r.extra["db_check"] = "OK" if got == expected else f"MISMATCH {got} != {expected}"
+        if quorum:
+            got = count_votes(env)
+            for r, (_, voters), stored in zip(rounds, plan, got + [0] * len(plan), strict=False):
+                r.stored = stored
+                r.extra["db_check"] = "OK" if stored == len(voters) else f"MISMATCH {stored} != {len(voters)}"
             rounds[-1].extra["edits"] = server.edits
+            if len(got) != len(plan):
+                rounds[-1].extra["polls"] = f"{len(got)} in the database, {len(plan)} posted"
     finally:
         stop_bot(process)
         await server.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
     return rounds
+
+
+def set_ratio(by_kind: dict[str, list[Round]], bot: str, baseline: str) -> tuple[float, float]:
+    """Throughput and p99 of `bot` over `baseline` in one set (medians of each process's rounds)."""
+    q, b = by_kind[bot], by_kind[baseline]
+    return (median([r.rate for r in q]) / median([r.rate for r in b]),
+            median([r.p99 for r in q]) / median([r.p99 for r in b]))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -184,29 +255,57 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=50, help="clicks in flight at once")
     parser.add_argument("--rounds", type=int, default=3, help="measured rounds per bot process")
     parser.add_argument("--warmup", type=int, default=100, help="clicks of an unmeasured first round")
-    parser.add_argument("--sets", type=int, default=6, help="sets of one process per bot, order changing per set")
+    parser.add_argument("--sets", type=int, help="sets of one process per bot, order changing per set "
+                        "(default: 2 per bot, so each bot runs in each position twice)")
+    parser.add_argument("--kinds", default=",".join(KINDS),
+                        help=f"comma-separated bots to run, of {', '.join(KINDS)} (default: all; quorum-pg "
+                        "is left out with a note when no PostgreSQL server answers)")
+    parser.add_argument("--database-url", default=DEFAULT_URL, help="PostgreSQL for quorum-pg (a new schema "
+                        f"per process; the database is created if missing; default {DEFAULT_URL})")
     args = parser.parse_args(argv)
+    asked = [k.strip() for k in args.kinds.split(",") if k.strip()]
+    if unknown := sorted(set(asked) - set(KINDS)):
+        parser.error(f"unknown kind(s) {', '.join(unknown)}; choose from {', '.join(KINDS)}")
+    kinds = tuple(k for k in KINDS if k in asked)
     print("\n".join(machine_lines()))
-    print(f"run     : {args.members} members x 1 click, concurrency {args.concurrency}, {args.sets} sets x "
-          f"{args.rounds} rounds per bot, each bot a real process against a loopback Discord")
+    if "quorum-pg" in kinds:
+        from bot.config import redact_url
+
+        try:
+            print(f"postgres: {pg_server(args.database_url)} at {redact_url(args.database_url)}")
+        except Exception as error:  # ImportError (no psycopg) or psycopg.Error (no server, no access)
+            detail = " ".join(str(error).split())
+            reason = f"no PostgreSQL to use at {redact_url(args.database_url)} ({type(error).__name__}: {detail})"
+            if args.kinds != parser.get_default("kinds"):
+                parser.error(f"quorum-pg asked for, but {reason}")
+            print(f"NOTE    : quorum-pg skipped: {reason}. Start a server (docs/performance.md) or pass "
+                  "--database-url to include it.")
+            kinds = tuple(k for k in kinds if k != "quorum-pg")
+    sets = args.sets or 2 * len(kinds)
+    print(f"run     : {args.members} members x 1 click, concurrency {args.concurrency}, {sets} sets x "
+          f"{args.rounds} rounds per bot ({', '.join(kinds)}), each bot a real process against a loopback Discord")
     all_rounds: list[Round] = []
-    ratios: list[tuple[Any, ...]] = []
-    for number in range(1, args.sets + 1):
-        order = set_order(KINDS, number)
+    pairs = [(q, b) for q, b in PAIRS if q in kinds and b in kinds]
+    ratios: list[tuple[int, str, dict[tuple[str, str], tuple[float, float]]]] = []
+    for number in range(1, sets + 1):
+        order = set_order(kinds, number)
         by_kind: dict[str, list[Round]] = {}
+        started = time.perf_counter()
         for kind in order:
             rounds = asyncio.run(run_bot(kind, args))
             for r in rounds:
                 r.label = f"s{number} {r.label}"
             all_rounds += rounds
             by_kind[kind] = [r for r in rounds if " round" in r.label]
-        ratios.append(set_ratios(number, order, by_kind))
+        ratios.append((number, ", ".join(order), {pair: set_ratio(by_kind, *pair) for pair in pairs}))
+        print(f"set {number}/{sets} ({', '.join(order)}): {time.perf_counter() - started:.0f} s", flush=True)
 
     print()
     print(table(
-        ["bot", "round", "acked", "lost", "wall s", "votes/s", "p50 ms", "p99 ms", "max ms", "notes"],
-        [[r.bot, r.label, len(r.latencies), r.lost, f"{r.wall:.3f}", f"{r.rate:,.0f}", f"{r.p50 * 1000:.1f}",
-          f"{r.p99 * 1000:.1f}", f"{max(r.latencies) * 1000:.1f}", " ".join(f"{k}={v}" for k, v in r.extra.items())]
+        ["bot", "round", "acked", "lost", "stored", "wall s", "votes/s", "p50 ms", "p99 ms", "max ms", "notes"],
+        [[r.bot, r.label, len(r.latencies), r.lost, "" if r.stored is None else r.stored, f"{r.wall:.3f}",
+          f"{r.rate:,.0f}", f"{r.p50 * 1000:.1f}", f"{r.p99 * 1000:.1f}", f"{max(r.latencies, default=0) * 1000:.1f}",
+          " ".join(f"{k}={v}" for k, v in r.extra.items())]
          for r in all_rounds],
     ))
     print()
@@ -215,24 +314,35 @@ def main(argv: list[str] | None = None) -> int:
         ["", "votes/s", "p50 ms", "p99 ms"],
         [[kind, f"{median([r.rate for r in rs]):,.0f}", f"{median([r.p50 for r in rs]) * 1000:.1f}",
           f"{median([r.p99 for r in rs]) * 1000:.1f}"]
-         for kind in KINDS if (rs := [r for r in all_rounds if r.bot == kind and " round" in r.label])],
+         for kind in kinds if (rs := [r for r in all_rounds if r.bot == kind and " round" in r.label])],
     ))
-    print()
-    print(table(
-        ["set", "order", "vs bare: throughput", "p99", "vs bare-plain: throughput", "p99"],
-        [[str(n), order, f"{t:.2f}x", f"{p:.2f}x", f"{pt:.2f}x", f"{pp:.2f}x"] for n, order, t, p, pt, pp in ratios],
-    ))
+    if pairs:
+        print()
+        print("Per set, throughput / p99 of the first bot against the second (medians of each process's rounds):")
+        print(table(
+            ["set", "order", *(f"{q} / {b}" for q, b in pairs)],
+            [[str(n), order, *(f"{t:.2f}x / {p:.2f}x" for t, p in by_pair.values())] for n, order, by_pair in ratios],
+        ))
 
-    def summary(index: int, target: float, higher: bool) -> str:
-        values = [r[index] for r in ratios]
+    def summary(pair: tuple[str, str], index: int, target: float, higher: bool) -> str:
+        values = [by_pair[pair][index] for _, _, by_pair in ratios]
         value = median(values)
-        met = value >= target if higher else value <= target
-        return f"{value:.2f}x (sets {min(values):.2f}-{max(values):.2f}) {'met' if met else 'NOT met'}"
+        verdict = "met" if (value >= target if higher else value <= target) else "NOT met"
+        return f"{value:.2f}x (sets {min(values):.2f}-{max(values):.2f}){f' {verdict}' * (pair[1] in BASELINES)}"
 
     print()
     print("Targets: throughput >= 0.80x, p99 <= 2.00x, median of the sets.")
-    print(f"Quorum against bare:       throughput {summary(2, 0.8, True)}; p99 {summary(3, 2.0, False)}")
-    print(f"Quorum against bare-plain: throughput {summary(4, 0.8, True)}; p99 {summary(5, 2.0, False)}")
+    for pair in pairs:
+        print(f"{pair[0]:9} against {pair[1]:10}: throughput {summary(pair, 0, 0.8, True)}; "
+              f"p99 {summary(pair, 1, 2.0, False)}")
+    for kind in (k for k in QUORUMS if k in kinds):
+        rs = [r for r in all_rounds if r.bot == kind]
+        clicks = sum(len(r.latencies) + r.lost for r in rs)
+        stored = [r.stored or 0 for r in rs]
+        lost = sum(max(0, len(r.latencies) + r.lost - n) for r, n in zip(rs, stored, strict=True))
+        extra = sum(max(0, n - len(r.latencies) - r.lost) for r, n in zip(rs, stored, strict=True))
+        print(f"Votes in {kind}'s database: {sum(stored):,} of {clicks:,} clicks ({len(rs)} polls): "
+              f"{lost} lost, {extra} extra")
     lost = sum(r.lost for r in all_rounds)
     bad = [r for r in all_rounds if str(r.extra.get("db_check", "OK")) != "OK"]
     if lost or bad:

@@ -103,10 +103,17 @@ def newer_schema_error(current: int, known: int) -> RuntimeError:
 
 @dataclass(frozen=True, slots=True)
 class Statement:
-    """A write that is one statement and never raises for a rule (its result says so)."""
+    """A write that is one statement and never raises for a rule (its result says so).
+
+    `many`, if given, does the same for many parameter sets in one statement: it takes one
+    array per parameter and returns one row per set, the set's 1-based position first as `n`,
+    in order. A backend that sends statements over a network may run a batch's runs of equal
+    `many` as one statement: one parse and execution instead of one per click.
+    """
 
     sql: str
     params: tuple[Any, ...]
+    many: str | None = None
 
 
 @dataclass(slots=True)
@@ -190,10 +197,11 @@ class Database:
         """
         return await self._submit(fn)
 
-    async def write_statement(self, sql: str, params: Sequence[Any] = ()) -> Any:
+    async def write_statement(self, sql: str, params: Sequence[Any] = (), *, many: str | None = None) -> Any:
         """Run one statement as a write; return its first row (None if it returns none) once
-        committed. The statement must report a refused rule in its result, not raise."""
-        return await self._submit(Statement(sql, tuple(params)))
+        committed. The statement must report a refused rule in its result, not raise. For
+        `many`, see `Statement`."""
+        return await self._submit(Statement(sql, tuple(params), many))
 
     async def _submit(self, work: WriteFn[Any] | Statement) -> Any:
         if self._closing:

@@ -307,13 +307,23 @@ class PostgresDatabase(Database):
         is sent, so the batch can be sent again on a new one.
         """
         try:
+            runs = _runs(statements)
             with raw.pipeline():
                 raw.execute("BEGIN")
-                cursors = [raw.execute(translate(s.sql), s.params or None) for s in statements]
+                cursors = [
+                    raw.execute(translate(run[0].many), _columns(run))
+                    if run[0].many is not None and len(run) > 1
+                    else raw.execute(translate(run[0].sql), run[0].params or None)
+                    for run in runs
+                ]
                 raw.execute("COMMIT")
-            outcomes: list[Outcome] = [
-                (True, cursor.fetchone() if cursor.description is not None else None) for cursor in cursors
-            ]
+            outcomes: list[Outcome] = []
+            for run, cursor in zip(runs, cursors, strict=True):
+                if run[0].many is not None and len(run) > 1:
+                    rows = {row["n"]: row for row in cursor.fetchall()}
+                    outcomes.extend((True, rows.get(n)) for n in range(1, len(run) + 1))
+                else:
+                    outcomes.append((True, cursor.fetchone() if cursor.description is not None else None))
         except psycopg.Error as error:
             if not raw.closed and not raw.broken and raw.info.transaction_status != pq.TransactionStatus.IDLE:
                 try:
@@ -383,6 +393,23 @@ class PostgresDatabase(Database):
         known = len(load_migrations("postgresql"))
         version = await self.schema_version()
         return ["ok"] if version == known else [f"schema version {version}, expected {known}"]
+
+
+def _runs(statements: list[Statement]) -> list[list[Statement]]:
+    """The batch cut into runs: consecutive statements with the same `many` together, each
+    other statement alone."""
+    runs: list[list[Statement]] = []
+    for statement in statements:
+        if runs and statement.many is not None and runs[-1][0].many == statement.many:
+            runs[-1].append(statement)
+        else:
+            runs.append([statement])
+    return runs
+
+
+def _columns(run: list[Statement]) -> list[list[Any]]:
+    """A run's parameter sets as one array per parameter, for its `many` statement."""
+    return [list(column) for column in zip(*(s.params for s in run), strict=True)]
 
 
 def _has_news(conn: psycopg.Connection[Any]) -> bool:

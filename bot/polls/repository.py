@@ -175,9 +175,12 @@ class PollRepository:
         one write. The schema holds the vote rules (closed, one vote, max choices) against
         every race; the caller's own rules (deadline, role) are the service's."""
         if self.db.dialect == "postgresql":
-            # One statement, so a batch of clicks is one pipeline (see bot/db.py).
+            # One statement, so a batch of clicks is one pipeline, and one call (see bot/db.py).
             row = await self.db.write_statement(
-                "SELECT refusal, change, choices FROM quorum_cast_vote(?, ?, ?, ?)", (poll.id, user_id, option, now)
+                "SELECT refusal, change, choices FROM quorum_cast_vote(?, ?, ?, ?)",
+                (poll.id, user_id, option, now),
+                many="SELECT n, refusal, change, choices"
+                " FROM quorum_cast_votes(?::bigint[], ?::bigint[], ?::integer[], ?::double precision[])",
             )
             if row["refusal"] is not None:
                 raise _refusal(row["refusal"], poll)

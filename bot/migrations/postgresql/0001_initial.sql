@@ -141,6 +141,19 @@ BEGIN
     RETURN QUERY SELECT NULL::TEXT, CASE WHEN previous IS NULL THEN 'added' ELSE 'moved' END, ARRAY[p_option];
 END $$;
 
+-- Many clicks in one call, in order (a member's double click must toggle twice): one row per
+-- click, its position first. The writer sends a batch's clicks this way, one statement
+-- instead of one per click.
+CREATE FUNCTION quorum_cast_votes(p_polls BIGINT[], p_users BIGINT[], p_options INTEGER[], p_nows DOUBLE PRECISION[])
+RETURNS TABLE (n INTEGER, refusal TEXT, change TEXT, choices INTEGER[])
+LANGUAGE plpgsql AS $$
+BEGIN
+    FOR i IN 1 .. coalesce(array_length(p_polls, 1), 0) LOOP
+        RETURN QUERY SELECT i, v.refusal, v.change, v.choices
+            FROM quorum_cast_vote(p_polls[i], p_users[i], p_options[i], p_nows[i]) AS v;
+    END LOOP;
+END $$;
+
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import logging
 import time
+import uuid
 from collections.abc import Iterator
 
 import discord
@@ -86,6 +88,12 @@ class QuorumBot(commands.AutoShardedBot):
     def db(self) -> Database:
         assert self._db is not None, "the database opens in setup_hook"
         return self._db
+
+    @functools.cached_property
+    def claim_owner(self) -> str:
+        """This process's name on the announcements it claims: its instance name, and what tells
+        it from another copy of the same instance (the copy still stopping in a rolling restart)."""
+        return f"{self.instance_name}/{uuid.uuid4().hex[:12]}"
 
     @property
     def instance_name(self) -> str:

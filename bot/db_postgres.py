@@ -21,7 +21,7 @@ import select
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import quote, unquote
 
 import psycopg
 import psycopg.errors
@@ -162,15 +162,21 @@ def connection_url(url: str, *, application_name: str = "quorum") -> str:
 
 
 def with_query(url: str, *, keep: bool = False, **values: str) -> str:
-    """`url` with query parameters set (or, with `keep`, only added where missing). Written out
-    by hand: urlunsplit drops the empty host of `postgresql:///db`, a Unix-socket URL."""
-    parts = urlsplit(url)
-    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    """`url` with query parameters set (or, with `keep`, only added where missing). The query
+    already there is kept byte for byte: decoding and encoding it again would turn `%20` into
+    `+`, which libpq reads as a plus sign. (urlunsplit is not used either: it drops the empty
+    host of `postgresql:///db`, a Unix-socket URL.)"""
+    base, hash_, fragment = url.partition("#")
+    base, question, query = base.partition("?")
+    parts = [p for p in query.split("&") if p] if question else []
+    names = {unquote(p.partition("=")[0]) for p in parts}
     for name, value in values.items():
-        if not keep or name not in query:
-            query[name] = value
-    fragment = f"#{parts.fragment}" if parts.fragment else ""
-    return f"{parts.scheme}://{parts.netloc}{parts.path}?{urlencode(query)}{fragment}"
+        if name in names:
+            if keep:
+                continue
+            parts = [p for p in parts if unquote(p.partition("=")[0]) != name]
+        parts.append(f"{quote(name)}={quote(value, safe='')}")
+    return f"{base}?{'&'.join(parts)}{hash_}{fragment}"
 
 
 class PostgresDatabase(Database):
@@ -189,7 +195,19 @@ class PostgresDatabase(Database):
 
     @classmethod
     async def open(cls, url: str) -> PostgresDatabase:
-        url = connection_url(url)
+        try:
+            return await cls._open(connection_url(url))
+        except psycopg.Error as error:
+            # libpq quotes what it could not parse, a mistyped password included: never let
+            # that reach a traceback or a log. `from None`: the original stays out of it too.
+            from .maintenance_postgres import scrub
+
+            raise StorageUnavailable(
+                f"can't open the PostgreSQL database at {redact_url(url)}: {scrub(str(error), url)}"
+            ) from None
+
+    @classmethod
+    async def _open(cls, url: str) -> PostgresDatabase:
         loop = asyncio.get_running_loop()
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="quorum-db-writer")
         try:
@@ -266,24 +284,30 @@ class PostgresDatabase(Database):
         a rule), the batch is rolled back and run again with a savepoint for every write."""
         if self._writer.closed or self._writer.broken:
             self._reconnect_writer()
-        pipelined = True
-        for attempt in range(1, DEADLOCK_RETRIES + 1):
+        else:
+            _roll_back(self._writer)  # a backstop: a batch never starts inside another's transaction
+        pipelined, reconnected, crossed = True, False, 0
+        while True:
             try:
                 return self._transaction(work, pipelined=pipelined)
             except _NotStarted:
                 # The connection died while idle (a server restart): nothing of this batch ran,
-                # so it is safe to send it again once on a new connection.
+                # so it is safe to send it again, once, on a new connection.
+                if reconnected:
+                    raise StorageUnavailable("the database connection died again on reconnecting") from None
                 self._reconnect_writer()
-                return self._transaction(work, pipelined=pipelined)
+                reconnected = True
             except _PipelineFailed:
+                if not pipelined:
+                    raise RuntimeError("a write batch failed without a savepoint to blame") from None
                 pipelined = False
             except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
                 # Another process's transaction crossed this one; PostgreSQL rolled this one
                 # back whole, so running it again is safe.
-                if attempt == DEADLOCK_RETRIES:
+                crossed += 1
+                if crossed == DEADLOCK_RETRIES:
                     raise
-                log.info("write batch crossed another process's (attempt %d); running it again", attempt)
-        raise AssertionError("unreachable")
+                log.info("write batch crossed another process's (attempt %d); running it again", crossed)
 
     def _reconnect_writer(self) -> None:
         log.warning("the write connection to %s was lost; reconnecting", self.target)
@@ -324,13 +348,11 @@ class PostgresDatabase(Database):
                     outcomes.extend((True, rows.get(n)) for n in range(1, len(run) + 1))
                 else:
                     outcomes.append((True, cursor.fetchone() if cursor.description is not None else None))
-        except psycopg.Error as error:
-            if not raw.closed and not raw.broken and raw.info.transaction_status != pq.TransactionStatus.IDLE:
-                try:
-                    raw.execute("ROLLBACK")  # a statement failed: COMMIT was skipped, nothing stored
-                except psycopg.Error:
-                    log.exception("rollback after a failed batch failed")
-            if is_postgres_storage_failure(error):
+        except BaseException as error:
+            # Whatever failed, nothing of the batch may stay in an open transaction: the next
+            # batch's COMMIT would store writes whose callers were told they failed.
+            _roll_back(raw)
+            if not isinstance(error, psycopg.Error) or is_postgres_storage_failure(error):
                 raise
             log.warning("a pipelined write raised %s; running the batch again one write at a time", error)
             raise _PipelineFailed() from error
@@ -363,11 +385,7 @@ class PostgresDatabase(Database):
                 i += 1
             raw.execute("COMMIT")
         except BaseException:
-            if not raw.closed and not raw.broken:
-                try:
-                    raw.execute("ROLLBACK")
-                except psycopg.Error:
-                    log.exception("rollback after a failed batch failed")
+            _roll_back(raw)
             raise
         return outcomes
 
@@ -393,6 +411,15 @@ class PostgresDatabase(Database):
         known = len(load_migrations("postgresql"))
         version = await self.schema_version()
         return ["ok"] if version == known else [f"schema version {version}, expected {known}"]
+
+
+def _roll_back(raw: psycopg.Connection[Any]) -> None:
+    if raw.closed or raw.broken or raw.info.transaction_status == pq.TransactionStatus.IDLE:
+        return
+    try:
+        raw.execute("ROLLBACK")
+    except psycopg.Error:
+        log.exception("rollback after a failed batch failed")
 
 
 def _runs(statements: list[Statement]) -> list[list[Statement]]:

@@ -69,6 +69,7 @@ class Polls(commands.Cog):
             max_sleep=SHARED_MAX_SLEEP if bot.db.shared else MAX_SLEEP,
         )
         self._finishing: set[int] = set()
+        self._took_back_claims = False
         # Charts get a thread of their own: an announcement never queues behind other work
         # in the loop's default executor.
         self._charts = ThreadPoolExecutor(max_workers=1, thread_name_prefix="quorum-chart")
@@ -83,16 +84,23 @@ class Polls(commands.Cog):
         await self.bot.wait_until_ready()
         # Announcements this process had claimed before it stopped: take them up now (it
         # looks for the earlier message first) instead of waiting out its own lease.
-        try:
-            # Only if no copy of this process is still running (a rolling restart): its claims
-            # are its own until it stops, then they are taken over when their leases run out.
-            if await self.bot.db.hold_instance_lock(self.bot.instance_name):
-                await self.service.repo.reclaim_own(owner=self.bot.instance_name)
-            else:
-                log.info("another live process runs %s; leaving its announcements to it", self.bot.instance_name)
-        except Exception:  # the lease runs out by itself; the scheduler must start regardless
-            log.warning("could not take back this process's earlier announcement claims", exc_info=True)
+        await self._take_back_claims()
         self.scheduler.start()
+
+    async def _take_back_claims(self) -> None:
+        """Take back the announcements earlier copies of this process had claimed when they
+        stopped, once no copy still runs (a rolling restart): until then they are that copy's,
+        and this is tried again on every pass of the scheduler."""
+        if self._took_back_claims:
+            return
+        try:
+            if not await self.bot.db.hold_instance_lock(self.bot.instance_name):
+                log.info("another live process runs %s; leaving its announcements to it", self.bot.instance_name)
+                return
+            await self.service.repo.reclaim_own(instance=self.bot.instance_name, owner=self.bot.claim_owner)
+            self._took_back_claims = True
+        except Exception:  # the leases run out by themselves; the scheduler must go on regardless
+            log.warning("could not take back this process's earlier announcement claims", exc_info=True)
 
     async def cog_unload(self) -> None:
         self.bot.remove_dynamic_items(VoteButton)
@@ -175,6 +183,7 @@ class Polls(commands.Cog):
         process can claim. Every process sharing the database runs it; the claims make each
         poll's announcement exactly one process's job (and a dead process's job another's)."""
         repo = self.service.repo
+        await self._take_back_claims()
         if not await repo.has_work(self.bot.clock()):
             return
         while True:
@@ -184,7 +193,7 @@ class Polls(commands.Cog):
             if len(closed) < CLOSE_BATCH:
                 break
         while claimed := await repo.claim_announcements(
-            owner=self.bot.instance_name, now=self.bot.clock(), limit=ANNOUNCE_BATCH
+            owner=self.bot.claim_owner, now=self.bot.clock(), limit=ANNOUNCE_BATCH
         ):
             await asyncio.gather(*(self.finish(poll_id, claimed=True) for poll_id in claimed))
 
@@ -197,7 +206,7 @@ class Polls(commands.Cog):
         repo = self.service.repo
         try:
             if not claimed and not await repo.claim_announcement(
-                poll_id, owner=self.bot.instance_name, now=self.bot.clock()
+                poll_id, owner=self.bot.claim_owner, now=self.bot.clock()
             ):
                 return None  # announced already, or another process is announcing it
             return await self._finish(poll_id)
@@ -246,7 +255,7 @@ class Polls(commands.Cog):
             # A previous attempt may have sent it before the process died: look before resending.
             message = await self._find_announcement(channel, poll)
         if message is None:
-            if not await repo.mark_announce_started(poll.id, owner=self.bot.instance_name, now=self.bot.clock()):
+            if not await repo.mark_announce_started(poll.id, owner=self.bot.claim_owner, now=self.bot.clock()):
                 log.info("poll %s: another process took over the announcement", poll_id, extra={"poll_id": poll_id})
                 return None
             message = await self._send_announcement(channel, poll)

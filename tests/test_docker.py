@@ -364,12 +364,15 @@ def test_pg_compose_every_quorum_service_uses_the_same_database_and_waits_for_it
             assert service["env_file"] in (".env", [".env"]), name
         else:  # a one-off tool such as migrate: opt-in through a profile, its target the same URL
             assert service.get("profiles"), f"{name} would start with `up`"
-            assert url in service["command"], f"{name} does not target the bots' database"
+            assert environment(service)["DATABASE_URL"] == url, f"{name} does not target the bots' database"
+            assert not any("postgresql://" in str(part) for part in service["command"]), (
+                f"{name}: a URL on the command line shows its password in ps"
+            )
 
 
 def test_pg_compose_migrate_copies_compose_yaml_volume(pg_compose, compose):
     migrate = pg_compose["services"]["migrate"]
-    assert migrate["command"][:4] == ["python", "run.py", "migrate-db", "--to"]
+    assert migrate["command"] == ["python", "run.py", "migrate-db"]  # the target is its DATABASE_URL
     (volume,) = migrate["volumes"]
     source, _, target = volume.partition(":")
     assert target.split(":")[0] == DATA_DIR

@@ -325,8 +325,8 @@ class PollRepository:
             cursor = conn.execute(
                 "UPDATE polls SET announce_claim_until = ?, announce_claimed_by = ?"
                 " WHERE id = ? AND closed_at IS NOT NULL AND announced_at IS NULL"
-                " AND (announce_claim_until IS NULL OR announce_claim_until <= ? OR announce_claimed_by = ?)",
-                (now + ANNOUNCE_LEASE, owner, poll_id, now, owner),
+                " AND (announce_claim_until IS NULL OR announce_claim_until <= ?)",
+                (now + ANNOUNCE_LEASE, owner, poll_id, now),
             )
             return cursor.rowcount == 1
 
@@ -342,15 +342,16 @@ class PollRepository:
 
         await self.db.write(update)
 
-    async def reclaim_own(self, *, owner: str) -> int:
-        """At start: claims this process held before it stopped may be taken again at once
-        (a restarted process looks for its earlier announcement before resending it)."""
+    async def reclaim_own(self, *, instance: str, owner: str) -> int:
+        """At start: claims that earlier copies of this instance (`owner`'s part before the
+        "/") held when they stopped may be taken again at once; the caller makes sure no such
+        copy still runs. A restarted process looks for its earlier announcement before resending."""
 
         def update(conn: WriteConnection) -> int:
             return conn.execute(
                 "UPDATE polls SET announce_claim_until = NULL"
-                " WHERE announced_at IS NULL AND announce_claimed_by = ?",
-                (owner,),
+                " WHERE announced_at IS NULL AND substr(announce_claimed_by, 1, ?) = ? AND announce_claimed_by <> ?",
+                (len(instance) + 1, instance + "/", owner),
             ).rowcount
 
         return await self.db.write(update)

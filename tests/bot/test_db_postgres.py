@@ -9,8 +9,8 @@ import logging
 import psycopg
 import pytest
 
-from bot.db import load_migrations
-from bot.db_postgres import PostgresDatabase, connection_url, translate
+from bot.db import StorageUnavailable, load_migrations
+from bot.db_postgres import PostgresDatabase, connection_url, translate, with_query
 
 on_postgresql = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 
@@ -89,6 +89,26 @@ async def test_a_literal_percent_sign_reaches_the_server_unchanged(open_db):
     assert await db.fetchval("SELECT '100%' || ?", ("!",)) == "100%!"
 
 
+def test_the_query_of_a_url_is_kept_byte_for_byte():
+    """Decoding and encoding it again would turn %20 into +, which libpq reads as a plus."""
+    url = connection_url("postgresql://u:p@h/db?options=-c%20statement_timeout%3D5000&x=a+b")
+    assert url.startswith("postgresql://u:p@h/db?options=-c%20statement_timeout%3D5000&x=a+b&")
+    assert with_query("postgresql:///db?options=old", options="-csearch_path=s") == (
+        "postgresql:///db?options=-csearch_path%3Ds"
+    )
+
+
+@on_postgresql
+async def test_a_server_option_in_the_url_reaches_the_server(database_url):
+    schema = database_url.rsplit("search_path%3D", 1)[1].split("&")[0]
+    base = database_url.split("?")[0]
+    db = await PostgresDatabase.open(f"{base}?options=-csearch_path%3D{schema}%20-cstatement_timeout%3D4321")
+    try:
+        assert await db.fetchval("SHOW statement_timeout") == "4321ms"
+    finally:
+        await db.close()
+
+
 def test_the_connection_names_quorum_and_gives_up_on_a_silent_server():
     url = connection_url("postgresql://u:p@h:5432/db?sslmode=require")
     assert url.startswith("postgresql://u:p@h:5432/db?") and "sslmode=require" in url
@@ -113,3 +133,30 @@ async def test_a_batch_of_statements_only_that_raises_is_run_again_one_at_a_time
     assert [r["key"] for r in results[:5]] == [f"k{i}" for i in range(5)] and results[6]["key"] == "last"
     assert isinstance(results[5], Exception)
     assert await db.fetchval("SELECT count(*) FROM meta") == 7
+
+
+async def test_a_url_the_driver_cannot_parse_never_shows_its_password():
+    """libpq quotes the token it could not parse: a mistyped password would be printed."""
+    with pytest.raises(StorageUnavailable) as caught:
+        await PostgresDatabase.open("postgresql://quorum:hunter%2Secret@127.0.0.1:1/quorum")
+    assert "hunter" not in str(caught.value) and "Secret" not in str(caught.value)
+    assert "127.0.0.1" in str(caught.value)
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__  # the driver's text stays out
+
+
+@on_postgresql
+async def test_an_error_outside_the_driver_leaves_no_write_of_its_batch_behind(open_db):
+    """Any failure in the one-round-trip path rolls back: a write whose caller was told it
+    failed must never be committed by the next batch."""
+    db = await open_db()
+    many = "SELECT 1 AS n, key FROM meta WHERE key = ALL(?::text[])"
+    results = await asyncio.gather(
+        db.write_statement("INSERT INTO meta (key, value) VALUES ('told-failed', '1') RETURNING key"),
+        db.write_statement("SELECT 1", ("a",), many=many),
+        db.write_statement("SELECT 1", ("a", "b"), many=many),  # parameter sets of two lengths
+        return_exceptions=True,
+    )
+    assert all(isinstance(r, Exception) for r in results), results
+    await db.set_meta("next", "1")
+    assert await db.get_meta("told-failed") is None
+    assert await db.get_meta("next") == "1"

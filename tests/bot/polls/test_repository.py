@@ -595,13 +595,25 @@ async def test_each_announcement_is_claimed_by_one_of_many_claimers_at_once(repo
     assert sorted(claimed) == [p.id for p in polls]  # each exactly once
 
 
-async def test_a_restarted_process_takes_back_its_own_claims_at_once(repo):
+async def test_a_restarted_process_takes_back_its_earlier_copys_claims_at_once(repo):
     poll = await _posted(repo, duration=60)
     await repo.close_due(NOW + 60)
-    assert await repo.claim_announcements(owner="shards:0", now=NOW + 61, limit=5) == [poll.id]
-    assert await repo.reclaim_own(owner="shards:1") == 0
-    assert await repo.reclaim_own(owner="shards:0") == 1
-    assert await repo.claim_announcements(owner="shards:1", now=NOW + 62, limit=5) == [poll.id]
+    assert await repo.claim_announcements(owner="shards:0/old", now=NOW + 61, limit=5) == [poll.id]
+    assert await repo.reclaim_own(instance="shards:1", owner="shards:1/new") == 0
+    assert await repo.reclaim_own(instance="shards:", owner="shards:/new") == 0  # a name, not a prefix
+    assert await repo.reclaim_own(instance="shards:0", owner="shards:0/old") == 0  # not its own live claims
+    assert await repo.reclaim_own(instance="shards:0", owner="shards:0/new") == 1
+    assert await repo.claim_announcements(owner="shards:0/new", now=NOW + 62, limit=5) == [poll.id]
+
+
+async def test_two_copies_of_one_instance_never_hold_one_claim_together(repo):
+    """A rolling restart: the old and the new copy share an instance name, not a claim."""
+    poll = await _posted(repo)
+    await repo.close(poll.id, now=NOW, closed_by=None)
+    assert await repo.claim_announcement(poll.id, owner="shards:0/old", now=NOW)
+    assert await repo.claim_announcement(poll.id, owner="shards:0/new", now=NOW + 1) is False
+    assert await repo.mark_announce_started(poll.id, owner="shards:0/new", now=NOW + 1) is False
+    assert await repo.mark_announce_started(poll.id, owner="shards:0/old", now=NOW + 1)
 
 
 async def test_close_due_closes_each_poll_once_across_concurrent_closers(repo, open_db):

@@ -408,7 +408,7 @@ async def run_bot(kind: str, args: argparse.Namespace, db_dir: Path) -> tuple[li
             VoteButton.callback = BareVote.callback  # type: ignore[method-assign]
     else:
         bot = BareBot(BudgetVote if kind == "bare+budget" else BareVote, mentions=kind != "bare-plain")
-    env = Env(bot, settle_timeout=30.0, shard_count=1)
+    env = Env(bot, settle_timeout=30.0, **({'shard_count': 1} if isinstance(bot, discord.AutoShardedClient) else {}))
     clock.env = env
     guild = env.create_guild("Bench")
     channel = guild.create_text_channel("polls")

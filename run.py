@@ -17,6 +17,7 @@ from typing import Any
 import discord
 
 from bot.config import Settings, SettingsError, redact_url
+from bot.db import StorageUnavailable
 from bot.logs import setup_logging
 
 log = logging.getLogger("quorum")
@@ -92,6 +93,9 @@ def run_online(work: Coroutine[Any, Any, object]) -> int:
         asyncio.run(work)
     except discord.LoginFailure:
         print("Discord refused the token: copy it again from the Bot page of your application.", file=sys.stderr)
+        return 1
+    except StorageUnavailable as error:  # e.g. PostgreSQL unreachable at start: what and where, no traceback
+        print(f"Quorum can't start: {error}", file=sys.stderr)
         return 1
     return 0
 

@@ -80,3 +80,24 @@ async def test_sigterm_while_votes_arrive_over_the_gateway_keeps_every_confirmed
     assert stored <= set(clicks.values())
     refused_voters = {clicks[i][0] for i in refused}
     assert not {voter for voter, _ in stored} & refused_voters
+
+
+async def test_an_unreachable_postgresql_at_start_is_one_clear_line_without_the_password(tmp_path):
+    """The token is good and Discord answers, but DATABASE_URL names a server that is not
+    there: the process exits 1 with what and where, no traceback, the password hidden."""
+    server = LoopbackDiscord()
+    await server.start()
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "DATABASE_", "LOG_", "DEV_"))}
+    try:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, str(ROOT / "run.py"), cwd=tmp_path,
+            env={**base, **server.env, "DATABASE_URL": "postgresql://quorum:s3cret-pw@127.0.0.1:1/quorum"},
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(process.communicate(), 60)
+    finally:
+        await server.stop()
+    text = out.decode() + err.decode()
+    assert process.returncode == 1, text
+    assert "Quorum can't start: can't open the PostgreSQL database at postgresql://quorum:***@127.0.0.1:1/" in text
+    assert "s3cret-pw" not in text and "Traceback" not in text

@@ -17,6 +17,7 @@ from lxml import etree
 from trafilatura.utils import load_html
 
 from .models import Article, ExtractError
+from .scripts import word_count
 
 __all__ = ["Article", "ExtractError", "extract_article"]
 
@@ -77,8 +78,8 @@ def extract_article(html: str, url: str) -> Article:
         raise nothing
 
     text = _body_text(document.text or "", title=own["title"] or document.title)
-    word_count = len(text.split())
-    if word_count < MIN_WORDS:
+    words = word_count(text)  # Chinese and Japanese: characters (no spaces between words)
+    if words < MIN_WORDS:
         raise nothing
 
     site_name = own["site_name"] or _clean(document.sitename)
@@ -99,7 +100,7 @@ def extract_article(html: str, url: str) -> Article:
         published=_iso_date(document.date) or _iso_date(own["published"]),
         site_name=site_name,
         image=own["image"] or _absolute(url, document.image),
-        word_count=word_count,
+        word_count=words,
     )
 
 
@@ -161,7 +162,7 @@ def _body_text(raw: str, *, title: str | None) -> str:
 
 
 def _is_furniture(line: str) -> bool:
-    if len(line.split()) > FURNITURE_MAX_WORDS:
+    if word_count(line) > FURNITURE_MAX_WORDS:
         return False
     return bool(_FURNITURE.match(line) or _FURNITURE_ANYWHERE.search(line))
 

@@ -28,6 +28,8 @@ import re
 
 import aiohttp
 
+from .scripts import CJK, has_cjk, word_count
+
 # --- sentence splitting -------------------------------------------------------------------------
 
 _ABBREVIATIONS = frozenset(
@@ -41,15 +43,29 @@ _ABBREVIATIONS = frozenset(
 _NUMBER_ABBREVIATIONS = frozenset(
     "no nos fig figs vol vols pp art sec ch para op mar".split()  # noqa: SIM905
 )
-# A full stop, question or exclamation mark (or an ellipsis), then closing quotes/brackets, then space.
-# The lookbehind starts a match only at the first mark of a run: without it, each position in a
-# run of 90,000 dots re-scanned the rest of the run (quadratic: 17 s for 40,000).
-_BOUNDARY = re.compile(r"""(?<![.!?…])[.!?…]+[”’"')\]]*(?=\s)""")
-# What may start the next sentence: an upper-case letter, a digit, an opening quote or bracket.
-_STARTER = re.compile(r"""\s+(?=[“‘"'(\[]*[A-Z0-9À-ÖØ-Þ])""")
+# Marks that end a sentence when a space follows: full stop, question and exclamation marks and
+# the ellipsis (Latin, Cyrillic, Greek), the Arabic question mark, the Devanagari danda.
+_SPACED_ENDS = ".!?…؟।॥"
+# Marks that end a sentence with or without a space after them: the ideographic and full-width
+# full stop, question and exclamation marks (Chinese, Japanese; Korean uses either kind).
+_UNSPACED_ENDS = "。．！？｡"
+_CLOSERS = "”’\"')\\]»」』）】〉》"
+# A run of ending marks, then closing quotes/brackets. The lookbehinds start a match only at the
+# first mark of a run: without them, each position in a run of 90,000 dots re-scanned the rest
+# of the run (quadratic: 17 s for 40,000).
+# Greek asks with ";" (or U+037E, which normalises to it): a question mark only after Greek.
+_GREEK = "\u0370-\u03ff\u1f00-\u1fff"
+_BOUNDARY = re.compile(
+    f"(?:(?<![{_SPACED_ENDS}])[{_SPACED_ENDS}]+|(?<=[{_GREEK}])[;\u037e])[{_CLOSERS}]*(?=\\s)"
+    f"|(?P<unspaced>(?<![{_UNSPACED_ENDS}])[{_UNSPACED_ENDS}]+[{_CLOSERS}]*)"
+)
+# The space and opening quotes or brackets between a mark and what may start the next sentence.
+_STARTER = re.compile(r"""\s+[“‘"'(\[«„¿¡「『（【]*""")
 _TOKEN_BEFORE = re.compile(r"([\w.]+)\.[”’\"')\]]*$")
-_END_PUNCT = re.compile(r"""(?:[.!?…])[”’"')\]]*$""")
+_END_PUNCT = re.compile(f"(?:[{_SPACED_ENDS}{_UNSPACED_ENDS}]|(?<=[{_GREEK}])[;\u037e])[{_CLOSERS}]*$")
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+_CJK_RUN = re.compile(f"[{CJK}]+")
+_OPENERS = "“‘\"'([«„¿¡「『（【"
 
 MIN_WORDS = 6
 
@@ -74,8 +90,15 @@ def _split(text: str) -> list[tuple[str, bool]]:
         start, first = 0, True
         for match in _BOUNDARY.finditer(paragraph):
             end = match.end()
+            if match.group("unspaced") is not None:
+                sentence = paragraph[start:end].strip()  # 。！？ end a sentence whatever follows
+                if sentence:
+                    sentences.append((sentence, first))
+                    first = False
+                start = end
+                continue
             starter = _STARTER.match(paragraph, end)
-            if starter is None:
+            if starter is None or not _may_start(paragraph[starter.end() : starter.end() + 1]):
                 continue  # "... e.g. the", "3.5", "U.S. officials said" followed by lower case
             mark = match.group(0)
             if mark.startswith(".") and not mark.startswith(".."):
@@ -92,6 +115,13 @@ def _split(text: str) -> list[tuple[str, bool]]:
         if rest:
             sentences.append((rest, first))
     return sentences
+
+
+def _may_start(character: str) -> bool:
+    """Whether a sentence may begin with `character`: a digit, or a letter that is not lower
+    case (a capital in Latin, Cyrillic or Greek; any letter of a script without case, such as
+    Arabic, Hebrew, Devanagari or Han)."""
+    return character.isdigit() or (character.isalpha() and not character.islower())
 
 
 # The longest word before a full stop worth checking as an abbreviation ("J.R.R.", "Sept.").
@@ -241,23 +271,22 @@ def _bounded(text: str, limit: int) -> str:
 
 
 def _eligible(sentence: str, title_key: str | None) -> bool:
-    words = _WORD.findall(sentence)
-    if len(words) < MIN_WORDS:
+    if word_count(sentence) < MIN_WORDS:
         return False
     if title_key is not None and _norm(sentence) == title_key:
         return False
     if not _END_PUNCT.search(sentence):
         return False  # headings, list items, captions and credits rarely end like a sentence
-    if not (sentence[0].isupper() or sentence[0].isdigit() or sentence[0] in "“‘\"'(["):
+    if not (_may_start(sentence[0]) or sentence[0] in _OPENERS):
         return False  # starts mid-thought: the tail of a split quotation or a broken line
     return not _quote_fragment(sentence)
 
 
 def _quote_fragment(sentence: str) -> bool:
     """A piece of a multi-sentence quotation: an opening quote never closed or a closing one never opened."""
-    opens, closes = sentence.count("“"), sentence.count("”")
-    if opens != closes:
-        return True
+    for opening, closing in (("“", "”"), ("「", "」"), ("『", "』"), ("«", "»")):
+        if sentence.count(opening) != sentence.count(closing):
+            return True
     if sentence.count('"') % 2:
         return True
     # Quoted text making up almost all of the sentence with no attribution reads as a fragment too.
@@ -272,6 +301,10 @@ def _norm(text: str) -> str:
 def _tokens(text: str) -> list[str]:
     out = []
     for word in _WORD.findall(text):
+        if has_cjk(word):  # no spaces between words: pairs of characters stand in for words
+            for run in _CJK_RUN.findall(word):
+                out.extend(run[i : i + 2] for i in range(max(1, len(run) - 1)))
+            continue
         word = word.casefold().replace("’", "'")
         if word in _STOPWORDS or (len(word) < 2 and not word.isdigit()):
             continue

@@ -1,0 +1,151 @@
+"""Sentences, word counts and summaries in every script a community may write in: each summary
+sentence is one sentence of the text, verbatim, in Russian, Greek, Japanese, Chinese, Korean,
+Arabic, Hebrew and Hindi as in English."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.articles.scripts import word_count
+from bot.articles.summarize import split_sentences, summarize
+
+# Each text as its sentences; joined with a space, or with nothing where the script writes
+# sentences without spaces between them (Chinese, Japanese).
+TEXTS = {
+    "russian": (" ", [
+        "Городской совет утвердил новый план развития общественного транспорта.",
+        "По словам мэра, первые автобусы на электрической тяге выйдут на маршруты уже весной.",
+        "Жители северных районов давно жаловались на редкие рейсы и переполненные остановки.",
+        "Теперь интервал движения сократится вдвое!",
+        "Проект обойдётся городскому бюджету примерно в 2,5 млрд рублей, то есть т. е. недёшево.",
+        "Что думают об этом независимые эксперты?",
+        "Они считают, что объявленные сроки выглядят слишком оптимистично.",
+    ]),
+    "greek": (" ", [
+        "Το δημοτικό συμβούλιο ενέκρινε χθες το νέο σχέδιο για τις δημόσιες συγκοινωνίες.",
+        "Σύμφωνα με τον δήμαρχο, τα πρώτα ηλεκτρικά λεωφορεία θα κυκλοφορήσουν την άνοιξη.",
+        "Οι κάτοικοι των βόρειων συνοικιών παραπονιούνταν εδώ και χρόνια για τα αραιά δρομολόγια.",
+        "Πόσο θα κοστίσει τελικά όλο αυτό το μεγάλο έργο;",
+        "Ο προϋπολογισμός του έργου φτάνει συνολικά τα 40 εκατομμύρια ευρώ.",
+    ]),
+    "japanese": ("", [
+        "東京都は来年度から、すべての公立小学校で給食を無償化すると発表した。",
+        "対象となる児童は約六十万人にのぼる。",
+        "都の担当者は「子育て世帯の負担を少しでも減らしたい」と話している。",
+        "財源については、都の予算から約三百億円を充てる見込みだ。",
+        "一方で、私立学校に通う子どもへの支援はどうなるのか？",
+        "保護者からは不安の声も上がっている。",
+    ]),
+    "chinese": ("", [
+        "市政府昨天宣布，明年起全市公交车将全部更换为电动车。",
+        "这项计划预计耗资约二十亿元。",
+        "市民对此反应不一，有人担心票价会因此上涨。",
+        "交通局表示，票价在三年内不会调整！",
+        "专家认为，这一举措将显著改善城市的空气质量。",
+    ]),
+    "korean": (" ", [
+        "서울시는 내년부터 모든 시내버스를 전기버스로 교체한다고 어제 공식적으로 밝혔다.",
+        "이 사업에는 약 2조 원의 예산이 들 것으로 보인다.",
+        "시민들의 반응은 지역과 세대에 따라 크게 엇갈리고 있다.",
+        "요금이 오르는 것은 아닐까?",
+        "시는 앞으로 3년 동안 버스 요금을 동결하겠다고 약속했다.",
+    ]),
+    "arabic": (" ", [
+        "أعلن مجلس المدينة أمس عن خطة جديدة لتطوير النقل العام في جميع الأحياء.",
+        "وقال رئيس البلدية إن الحافلات الكهربائية الأولى ستبدأ العمل في الربيع المقبل.",
+        "هل ستنخفض أسعار التذاكر بعد تشغيل الحافلات الجديدة؟",
+        "لم يقدم المسؤولون إجابة واضحة عن هذا السؤال حتى الآن.",
+        "ويرى الخبراء أن المشروع سيحسن جودة الهواء في المدينة بشكل ملحوظ.",
+    ]),
+    "hebrew": (" ", [
+        "מועצת העיר אישרה אתמול תוכנית חדשה ומקיפה לתחבורה הציבורית בעיר.",
+        "לדברי ראש העיר, האוטובוסים החשמליים הראשונים ייצאו לדרך כבר באביב הקרוב.",
+        "האם מחיר הכרטיס לנסיעה יעלה בעקבות השינוי?",
+        "בעירייה הבטיחו שהמחיר יישאר כפי שהוא לפחות שלוש שנים.",
+    ]),
+    "hindi": (" ", [
+        "नगर निगम ने कल सार्वजनिक परिवहन के लिए एक नई योजना की घोषणा की।",
+        "महापौर के अनुसार पहली इलेक्ट्रिक बसें अगले वसंत में सड़कों पर उतरेंगी।",
+        "उत्तरी इलाकों के निवासी लंबे समय से कम बसों की शिकायत कर रहे थे।",
+        "क्या इस योजना के बाद किराया बढ़ेगा?",
+        "अधिकारियों ने कहा कि तीन साल तक किराया नहीं बढ़ाया जाएगा।",
+    ]),
+}
+
+
+def _text(name: str, paragraphs: int = 1) -> str:
+    joiner, sentences = TEXTS[name]
+    return "\n\n".join(joiner.join(sentences) for _ in range(paragraphs))
+
+
+@pytest.mark.parametrize("name", sorted(TEXTS))
+def test_each_script_splits_into_its_sentences(name):
+    assert split_sentences(_text(name)) == TEXTS[name][1]
+
+
+@pytest.mark.parametrize("name", sorted(TEXTS))
+def test_each_summary_sentence_is_one_sentence_of_the_text_verbatim(name):
+    text = _text(name)
+    summary = summarize(text, min_sentences=2, max_sentences=3)
+    assert len(summary) >= 2, summary
+    for sentence in summary:
+        assert sentence in TEXTS[name][1], sentence
+        assert sentence in text
+
+
+@pytest.mark.parametrize("name", ["japanese", "chinese"])
+def test_a_language_without_spaces_counts_its_characters_as_words(name):
+    text = _text(name)
+    assert len(text.split()) <= 1  # one "word" to str.split
+    assert word_count(text) > 80
+
+
+def test_word_counts_of_spaced_scripts_are_their_words():
+    assert word_count(TEXTS["russian"][1][0]) == 8
+    assert word_count("Tokyo 東京 is big") == 5  # three words and two characters
+    assert word_count("") == 0
+
+
+def test_a_greek_question_mark_ends_a_sentence_but_a_latin_semicolon_does_not():
+    assert split_sentences("Τι ώρα είναι; Είναι αργά.") == ["Τι ώρα είναι;", "Είναι αργά."]
+    assert split_sentences("It was late; Anna left.") == ["It was late; Anna left."]
+
+
+def test_lower_case_after_a_full_stop_still_joins_in_cyrillic():
+    """"т. е." and "г." are abbreviations when the next word is lower case."""
+    assert split_sentences("Это было в 1990 г. и потом, т. е. давно. Потом всё изменилось.") == [
+        "Это было в 1990 г. и потом, т. е. давно.",
+        "Потом всё изменилось.",
+    ]
+
+
+def test_a_long_run_of_ideographic_full_stops_splits_in_linear_time():
+    text = "。" * 200_000 + "東京都は発表した。"
+    import time
+
+    started = time.process_time()
+    split_sentences(text)
+    assert time.process_time() - started < 2.0  # a guard against quadratic work (it takes ms)
+
+
+def _page(title: str, paragraphs: list[str], lang: str) -> str:
+    body = "".join(f"<p>{p}</p>" for p in paragraphs)
+    return (
+        f'<html lang="{lang}"><head><title>{title}</title><meta charset="utf-8"></head>'
+        f"<body><nav><a href='/'>ホーム</a></nav><article><h1>{title}</h1>{body}</article></body></html>"
+    )
+
+
+@pytest.mark.parametrize(("name", "lang"), [("japanese", "ja"), ("chinese", "zh")])
+def test_an_article_without_spaces_is_extracted_not_refused_and_timed_by_characters(name, lang):
+    """The 25-word minimum once counted str.split(): a Chinese or Japanese article was one
+    "word" and refused outright. Now its characters count, and so does its reading time."""
+    from bot.articles.extract import extract_article
+
+    joiner, sentences = TEXTS[name]
+    paragraphs = [joiner.join(sentences)] * 6
+    article = extract_article(_page(sentences[0][:12], paragraphs, lang), "https://example.jp/news/1")
+    assert article.word_count >= 80  # its characters; str.split() saw a "word" per paragraph
+    assert article.reading_minutes == max(1, round(article.word_count / 230))
+    summary = summarize(article.text, title=article.title)
+    assert summary and all(sentence in sentences for sentence in summary)

@@ -20,6 +20,7 @@ from bot.articles import summarize as summarize_module
 from bot.articles.extract import Article, extract_article
 from bot.articles.summarize import SummaryError, llm_summary, split_sentences, summarize
 
+ROOT = Path(__file__).resolve().parents[3]
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "kubernetes_article.html"
 SEED = Path(__file__).resolve().parents[3].parent / "shared" / "seeds" / "000_11f4120f99c6bafa.txt"
 URL = "https://thenewstack.io/the-internet-is-awesome-the-kubernetes-community-proves-it/"
@@ -29,7 +30,6 @@ TITLE = "The Internet Is Awesome! The Kubernetes Community Proves It"
 EXPECTED_SUMMARY = [
     "There are a lot of stressors, but the majority of the tech community has more opportunities than ever to do "
     "what we do working from home.",
-    "And what’s driving much of that awesomeness right now is Kubernetes and its highly distributed community.",
     "In this episode of The New Stack Makers, Williams talks with two grounded frequent fliersDiane Mueller, "
     "director of community development at Red Hat and co-chair of OKD, Red Hat’s distribution of Kubernetes, and "
     "Paris Pittman, developer relations program manager at Google and a leader in CNCF’s Kubernetes contributor "
@@ -37,7 +37,6 @@ EXPECTED_SUMMARY = [
     "Pittman says that, like when she first started exploring online at age 12, again she sees people looking to "
     "the internet, including the Kubernetes space and games like Animal Crossing and Destiny, to find “common "
     "unities” — a clever reflection on the origin of the word “community.”",
-    "And open source communities are adopting new ways to further foster communities without in-person events.",
 ]
 NOT_ARTICLE_SENTENCES = [
     TITLE,
@@ -97,12 +96,11 @@ def test_fixture_summary_has_no_title_caption_credit_or_box(summary: list[str]) 
 
 
 def test_fixture_summary_covers_the_lead_and_the_rest(article: Article, summary: list[str]) -> None:
-    """Neither lead-only nor position-blind: the opening paragraph and the article's second half both show."""
-    paragraphs = article.text.split("\n\n")
-    lead = paragraphs[0]
-    second_half_starts = article.text.index(paragraphs[len(paragraphs) // 2])
+    """Neither lead-only nor position-blind: the opening paragraph shows, and so do sentences
+    beyond it. (Three sentences, chosen on the benchmarks, no longer reach the second half.)"""
+    lead = article.text.split("\n\n")[0]
     assert any(sentence in lead for sentence in summary)
-    assert any(article.text.index(sentence) >= second_half_starts for sentence in summary)
+    assert any(sentence not in lead for sentence in summary)
     assert summary != split_sentences(article.text)[: len(summary)]
 
 
@@ -376,3 +374,48 @@ async def test_llm_summary_timeout(stub: tuple[str, Stub]) -> None:
 async def test_llm_summary_unreachable() -> None:
     with pytest.raises(SummaryError, match="could not be reached"):
         await llm_summary("Body.", title="T", api_url="http://127.0.0.1:9/v1", api_key=None, model="m", timeout=2)
+
+
+def test_no_summary_sentence_leans_on_a_sentence_left_out():
+    """ "He said…", "But…", "This…": picked only with the sentence before them."""
+    from bot.articles.summarize import leans_back
+
+    text = (
+        "The city council approved a new plan for public transport on Monday evening. "
+        "Buses will run every ten minutes on the main routes from next spring onwards. "
+        "He said the electric buses would cut the city's transport emissions by half. "
+        "The plan also adds night services on weekends for the first time in decades. "
+        "But the opposition warned that the cost of the plan was still far too high. "
+        "Residents of the northern districts welcomed the new night services warmly."
+    )
+    sentences = split_sentences(text)
+    for limit in (1, 2, 3, 4):
+        summary = summarize(text, min_sentences=limit, max_sentences=limit)
+        for sentence in summary:
+            i = sentences.index(sentence)
+            if leans_back(sentence):
+                assert i > 0 and sentences[i - 1] in summary, (limit, summary)
+    assert leans_back("He said so.") and leans_back("“But no,” she said.") and not leans_back("Henceforth Ltd. grew.")
+    assert not leans_back("The city said so.") and not leans_back("Helsinki said so.")
+
+
+def test_the_summary_benchmark_runs_on_a_tiny_sample(tmp_path, capsys):
+    """bench/summaries.py on two built-in pairs (no ROUGE needed), and without its data."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("summaries_bench", ROOT / "bench" / "summaries.py")
+    bench = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(ROOT / "bench"))
+    spec.loader.exec_module(bench)
+    pairs = [
+        {"article": "A first sentence about the plan is here. He said it would work well. The end is near now.",
+         "reference": "A first sentence about the plan is here.", "title": None},
+        {"article": "Another article starts here today. It has three short sentences. This is the last one.",
+         "reference": "Another article starts here today.", "title": None},
+    ]
+    results = bench.evaluate(pairs, scorer=None)
+    assert set(results) == {"quorum", "lead-3"} and results["lead-3"]["sentences"] == 3.0
+    assert results["quorum"]["dangling"] == 0.0
+    assert bench.dangling(["He said it would work well."], pairs[0]["article"]) == 1
+    assert bench.main(["--data", str(tmp_path)]) == 0
+    assert "no benchmark data" in capsys.readouterr().out

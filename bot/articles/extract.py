@@ -35,6 +35,7 @@ _FURNITURE = re.compile(
         | (?:sponsored\ by|advertisement$|related\ (?:articles|stories|posts)|read\ (?:more|next)\s*:|see\ also\s*:)
         | (?:sign\ up\ for|subscribe\ to|join\ our\ newsletter|get\ the\ newsletter)\b
         | (?:share\ (?:this|on)|follow\ us\ on)\b
+        | (?:tags?|topics|etiquetas|schlagw(?:ö|oe)rter)\s*:?$
         | (?:we\ use\ cookies|this\ (?:site|website)\ uses\ cookies|accept\ (?:all\ )?cookies)\b
     )""",
     re.IGNORECASE | re.VERBOSE,
@@ -43,6 +44,14 @@ _FURNITURE_ANYWHERE = re.compile(
     r"\b(?:is\ an?\ (?:sponsor|investor)\ (?:of|in)|on\ unsplash|via\ getty\ images|newsletter\ digest|"
     r"all\ rights\ reserved|cookie\ (?:policy|settings))\b",
     re.IGNORECASE | re.VERBOSE,
+)
+# A notice about the comments below an article ("comments that are offensive will not be
+# approved by the moderator"), in the languages of the benchmark's pages: it names comments and
+# their rules, which no article paragraph of that length does.
+_COMMENT_NOTICE = re.compile(
+    r"(?=.*\b(?:comments?|coment[aá]rios?|commentaires?|kommentare?|commenti)\b)"
+    r"(?=.*\b(?:moderat\w*|aprovad\w*|approv\w*|policy|pol[ií]tica|guidelines|r[eè]gles|regeln|respeit\w*|respect\w*))",
+    re.IGNORECASE,
 )
 _SPACES = re.compile(r"\s+")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
@@ -67,7 +76,7 @@ def extract_article(html: str, url: str) -> Article:
             url=url,
             with_metadata=True,
             include_comments=False,
-            include_tables=False,
+            include_tables=True,
             include_images=False,
             include_links=False,
             deduplicate=False,
@@ -164,7 +173,7 @@ def _body_text(raw: str, *, title: str | None) -> str:
 def _is_furniture(line: str) -> bool:
     if word_count(line) > FURNITURE_MAX_WORDS:
         return False
-    return bool(_FURNITURE.match(line) or _FURNITURE_ANYWHERE.search(line))
+    return bool(_FURNITURE.match(line) or _FURNITURE_ANYWHERE.search(line) or _COMMENT_NOTICE.match(line))
 
 
 def _key(text: str) -> str:

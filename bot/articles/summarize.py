@@ -234,8 +234,9 @@ def summarize(
 
     strict = [i for i, s in enumerate(sentences) if len(s) <= max_chars and _eligible(s, title_key)]
     candidates = strict or [
-        i for i, s in enumerate(sentences) if _WORD.search(s) and len(s) <= max_chars and _norm(s) != title_key
-    ]
+        i for i, s in enumerate(sentences)
+        if _WORD.search(s) and len(s) <= max_chars and _norm(s) != title_key and not s.startswith("|")
+    ]  # ("| … |" is a table row: kept in the article, never a summary sentence)
     if not candidates:
         return []
     candidates = candidates[:MAX_NODES]

@@ -149,3 +149,60 @@ def test_an_article_without_spaces_is_extracted_not_refused_and_timed_by_charact
     assert article.reading_minutes == max(1, round(article.word_count / 230))
     summary = summarize(article.text, title=article.title)
     assert summary and all(sentence in sentences for sentence in summary)
+
+
+STANDINGS = """<html lang="pt"><head><title>Classificação NASCAR</title><meta charset="utf-8"></head><body>
+<article><h1>Classificação NASCAR</h1>
+<p>Nesta página você terá sempre a classificação atualizada da NASCAR até a última corrida do campeonato!</p>
+<p>Classificação final da Monster Energy NASCAR Cup Series em 2019 após 36 etapas:</p>
+<table><tr><th>Pos.</th><th>Piloto</th><th>Pontos</th></tr>
+<tr><td>1</td><td>Kyle Busch</td><td>5040</td></tr><tr><td>2</td><td>Martin Truex Jr.</td><td>5035</td></tr>
+<tr><td>3</td><td>Kevin Harvick</td><td>5033</td></tr><tr><td>4</td><td>Denny Hamlin</td><td>5027</td></tr></table>
+<p>ATENÇÃO: Comentários com textos ininteligíveis ou que faltem com respeito ao usuário
+não serão aprovados pelo moderador.</p>
+<p>Tags</p>
+</article></body></html>"""
+
+
+def test_a_table_that_is_the_article_is_kept_and_never_summarised():
+    """The standings page of the extraction benchmark: the table is its content (kept), its
+    cells and the comment-moderation notice are never summary sentences."""
+    from bot.articles.extract import extract_article
+
+    article = extract_article(STANDINGS, "http://www.autoracing.com.br/classificacao-nascar/")
+    assert "Kyle Busch" in article.text and "Denny Hamlin" in article.text
+    assert "moderador" not in article.text and "\n\nTags" not in article.text
+    summary = summarize(article.text, title=article.title)
+    assert summary and not any("|" in s or "moderador" in s for s in summary), summary
+
+
+def test_a_comment_policy_notice_is_furniture_in_several_languages():
+    from bot.articles.extract import _is_furniture
+
+    for notice in (
+        "ATENÇÃO: Comentários com textos ininteligíveis não serão aprovados pelo moderador.",
+        "Comments that are offensive will not be approved by our moderators.",
+        "Les commentaires sont soumis à nos règles de modération.",
+    ):
+        assert _is_furniture(notice), notice
+    assert not _is_furniture("The council approved the plan after a long debate on Monday evening.")
+
+
+def test_the_extraction_benchmark_scorer_on_a_tiny_sample(tmp_path, capsys):
+    """bench/extraction.py's metric on texts small enough to check by hand, and without data."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    sys.path.insert(0, str(root / "bench"))
+    spec = importlib.util.spec_from_file_location("extraction_bench", root / "bench" / "extraction.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    truth = "one two three four five"  # shingles: (1-4), (2-5)
+    assert bench.match(truth, truth) == (1.0, 0.0, 0.0)
+    assert bench.match(truth, "one two three four") == (0.5, 0.0, 0.5)
+    result = bench.score({"a": truth, "b": truth}, {"a": truth, "b": ""})
+    assert result["precision"] == 1.0 and result["recall"] == 0.5  # an empty output counts in recall only
+    assert bench.main(["--data", str(tmp_path)]) == 0
+    assert "no benchmark data" in capsys.readouterr().out

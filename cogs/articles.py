@@ -12,7 +12,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.articles.repository import ArticleCache
-from bot.articles.service import ArticleService, SharedArticle
+from bot.articles.service import DESCRIBED, ArticleService, SharedArticle
 from bot.markdown import escape
 from bot.polls.render import shorten
 from bot.tree import NO_MENTIONS
@@ -27,14 +27,21 @@ log = logging.getLogger(__name__)
 COLOR = 0x3BA55D
 
 
+# A page with no article (a video, a single post, a product) is posted as it describes itself,
+# and says so first: the text below is the page's, not a summary of an article.
+DESCRIBED_NOTE = "*No article on this page. This is how the page describes itself:*\n\n"
+
+
 def article_embed(article: SharedArticle, *, shared_by: str) -> discord.Embed:
     """The page's text shown as the page has it: escaped where Discord renders markdown (title,
     description, field values), as it is in the author name and footer (plain text there).
     Limits keep the whole embed under Discord's 6,000 characters."""
+    described = article.summary_by == DESCRIBED
+    summary = shorten(escape(article.summary), 4096 - len(DESCRIBED_NOTE))
     embed = discord.Embed(
         title=shorten(escape(article.title), 256),
         url=_link(article.canonical_url) or _link(article.url),
-        description=shorten(escape(article.summary), 4096),
+        description=DESCRIBED_NOTE + summary if described else summary,
         color=COLOR,
     )
     if article.author:
@@ -44,10 +51,14 @@ def article_embed(article: SharedArticle, *, shared_by: str) -> discord.Embed:
     if article.published:
         when = _timestamp(article.published)
         embed.add_field(name="Published", value=when, inline=True)
-    embed.add_field(name="Reading time", value=f"{article.reading_minutes} min", inline=True)
+    if not described:  # a page's description has no reading time worth showing
+        embed.add_field(name="Reading time", value=f"{article.reading_minutes} min", inline=True)
     if image := _link(article.image):
         embed.set_image(url=image)
-    how = "extractive summary" if article.summary_by == "extractive" else f"summary by {article.summary_by}"
+    if described:
+        how = DESCRIBED
+    else:
+        how = "extractive summary" if article.summary_by == "extractive" else f"summary by {article.summary_by}"
     embed.set_footer(text=shorten(f"Shared by {shared_by} · {how}", 2048))
     return embed
 

@@ -23,6 +23,8 @@ __all__ = ["Article", "ExtractError", "extract_article"]
 
 # Fewer words than this in the main text is a login wall, an error page or a bare link list.
 MIN_WORDS = 25
+# A page's own description shorter than this says too little to post ("Watch now.").
+MIN_DESCRIPTION_WORDS = 6
 # Lines at most this long that look like furniture are dropped from the body (a real paragraph that
 # happens to mention a newsletter is longer than this).
 FURNITURE_MAX_WORDS = 20
@@ -83,20 +85,22 @@ def extract_article(html: str, url: str) -> Article:
         )
     except (ValueError, TypeError, etree.LxmlError):  # trafilatura on pathological markup
         document = None
-    if document is None:
-        raise nothing
-
-    text = _body_text(document.text or "", title=own["title"] or document.title)
+    text = _body_text(document.text or "", title=own["title"] or document.title) if document is not None else ""
     words = word_count(text)  # Chinese and Japanese: characters (no spaces between words)
-    if words < MIN_WORDS:
-        raise nothing
+    described = words < MIN_WORDS
+    if described:
+        # No article: what the page says about itself, if it says enough to be worth posting.
+        text = own["description"] or ""
+        words = word_count(text)
+        if words < MIN_DESCRIPTION_WORDS:
+            raise nothing
 
-    site_name = own["site_name"] or _clean(document.sitename)
+    site_name = own["site_name"] or _clean(getattr(document, "sitename", None))
     title = (
         own["title"]
         or _without_site_suffix(own["html_title"], site_name, url)
         or own["headline"]
-        or _clean(document.title)
+        or _clean(getattr(document, "title", None))
         or urlsplit(url).hostname
         or url
     )
@@ -105,11 +109,12 @@ def extract_article(html: str, url: str) -> Article:
         canonical_url=own["canonical"] or url,
         title=title,
         text=text,
-        author=_clean(document.author),
-        published=_iso_date(document.date) or _iso_date(own["published"]),
+        author=_clean(getattr(document, "author", None)),
+        published=_iso_date(getattr(document, "date", None)) or _iso_date(own["published"]),
         site_name=site_name,
-        image=own["image"] or _absolute(url, document.image),
+        image=own["image"] or _absolute(url, getattr(document, "image", None)),
         word_count=words,
+        described=described,
     )
 
 
@@ -138,6 +143,7 @@ def _page_metadata(tree: etree._Element, url: str) -> dict[str, str | None]:
         "site_name": _clean(meta.get("og:site_name")),
         "image": _absolute(url, meta.get("og:image") or meta.get("og:image:url") or meta.get("twitter:image")),
         "published": meta.get("article:published_time"),
+        "description": _clean(meta.get("og:description") or meta.get("twitter:description") or meta.get("description")),
     }
 
 

@@ -26,6 +26,9 @@ class Article:
     site_name: str | None
     image: str | None
     word_count: int
+    # No article on the page (a video, a single post, a product): `text` is what the page says
+    # about itself (og:description), posted as that, clearly marked, instead of an error.
+    described: bool = False
 
     @property
     def reading_minutes(self) -> int:

@@ -52,13 +52,17 @@ class ArticleBusy(Exception):
     """Too many articles in progress (or this member's previous one); str(error) says what to do."""
 
 
+# `summary_by` of a page with no article, whose summary is the page's own description.
+DESCRIBED = "the page's own description"
+
+
 @dataclass(frozen=True, slots=True)
 class SharedArticle:
     url: str
     canonical_url: str
     title: str
     summary: str
-    summary_by: str  # "extractive", or the model's name
+    summary_by: str  # "extractive", DESCRIBED, or the model's name
     author: str | None
     published: str | None
     site_name: str | None
@@ -157,7 +161,9 @@ class ArticleService:
             raise
         article = processed.article
         summary, summary_by = " ".join(processed.sentences), "extractive"
-        if self.summary_api_url and self.summary_model:
+        if article.described:
+            summary_by = DESCRIBED  # nothing to summarise: the page's words about itself
+        elif self.summary_api_url and self.summary_model:
             try:
                 summary = await llm_summary(
                     article.text,

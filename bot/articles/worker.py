@@ -75,7 +75,8 @@ def process_page(body: bytes, charset: str | None, url: str) -> dict[str, Any]:
 
     try:
         article = extract_article(decode_page(body, charset), url)
-        sentences = summarize(article.text, title=article.title)
+        # A page's own description is posted as it is: it is not an article to pick from.
+        sentences = [article.text] if article.described else summarize(article.text, title=article.title)
     except ExtractError as error:
         return {"ok": False, "kind": "extract", "message": str(error)}
     values = {f.name: getattr(article, f.name) for f in fields(Article)}

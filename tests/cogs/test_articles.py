@@ -19,6 +19,16 @@ TITLE = "The Internet Is Awesome! The Kubernetes Community Proves It"
 FURNITURE = ("cookie", "Subscribe", "newsletter", "Sponsor of The New Stack", "Photo by Mohamed Nohassi")
 
 
+# A page with no article: a video, a title, a player, and what the page says about itself.
+VIDEO_DESCRIPTION = "Maintainers from three projects explain how they run their communities online, in 12 minutes."
+VIDEO_PAGE = (
+    '<html><head><title>Running a community online | VideoSite</title>'
+    '<meta property="og:title" content="Running a community online">'
+    f'<meta property="og:description" content="{VIDEO_DESCRIPTION}">'
+    '</head><body><div id="player"><video src="/v.mp4"></video></div><p>Subscribe</p></body></html>'
+)
+
+
 class Pages(BaseHTTPRequestHandler):
     hits: list[str] = []  # noqa: RUF012 - reset per test by the fixture
 
@@ -26,6 +36,10 @@ class Pages(BaseHTTPRequestHandler):
         Pages.hits.append(self.path)
         if self.path.startswith("/kubernetes"):
             body = FIXTURE.read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+        elif self.path == "/video":
+            body = VIDEO_PAGE.encode()
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")
         elif self.path == "/report.pdf":
@@ -55,9 +69,9 @@ def site():
 
 
 @pytest.fixture
-def settings(db_path) -> Settings:
+def settings(db_path, database_url) -> Settings:
     # The test's pages live on 127.0.0.1, which only ALLOW_PRIVATE_URLS lets the bot fetch.
-    return Settings(token=None, database_path=db_path, allow_private_urls=True)
+    return Settings(token=None, database_path=db_path, database_url=database_url, allow_private_urls=True)
 
 
 @pytest.fixture
@@ -136,3 +150,18 @@ async def test_a_page_that_is_not_an_article_gets_a_private_explanation(world, s
     assert result.ephemeral and expect in reply
     assert public(channel) == []
     assert env.errors
+
+
+async def test_a_page_without_an_article_is_posted_as_it_describes_itself_clearly_marked(world, site):
+    """A video page: no error and no notice picked as a summary, but the page's own words
+    (og:description), marked as that, with no reading time."""
+    _, channel, member = world
+    result = await member.slash(channel, "article share", url=f"{site}/video")
+    assert "Shared:" in (result.followups[-1] if result.followups else result.response).content
+    (posted,) = public(channel)
+    embed = posted.embeds[0]
+    assert embed.title == "Running a community online"
+    assert embed.description.startswith("*No article on this page. This is how the page describes itself:*")
+    assert embed.description.endswith(VIDEO_DESCRIPTION)
+    assert "the page's own description" in embed.footer.text
+    assert "Reading time" not in [field.name for field in embed.fields]

@@ -28,9 +28,9 @@ TOO_BIG = 2**63
 
 
 @pytest.fixture
-def settings(db_path) -> Settings:
+def settings(db_path, database_url) -> Settings:
     # The article test's page lives on 127.0.0.1, which only ALLOW_PRIVATE_URLS lets the bot fetch.
-    return Settings(token=None, database_path=db_path, allow_private_urls=True)
+    return Settings(token=None, database_path=db_path, database_url=database_url, allow_private_urls=True)
 
 
 @pytest.fixture

@@ -187,3 +187,26 @@ def test_article_is_frozen_and_reading_time_is_at_least_a_minute() -> None:
     assert Article("u", "u", "t", "x", None, None, None, None, word_count=2300).reading_minutes == 10
     with pytest.raises(dataclasses.FrozenInstanceError):
         short.title = "other"  # type: ignore[misc]
+
+
+def test_a_page_without_an_article_is_its_own_description_marked_as_such():
+    """A video, a single post, a product: no article, so the page's og:description stands in,
+    marked `described` (the bot posts it as the page's words, not a summary)."""
+    page = (
+        '<html><head><title>Launch stream</title><meta property="og:title" content="Launch stream">'
+        '<meta property="og:description" content="Watch the full launch of the new release, with questions '
+        'from the community at the end."></head><body><video src="/v.mp4"></video></body></html>'
+    )
+    article = extract_article(page, "https://video.example/watch/1")
+    assert article.described and article.title == "Launch stream"
+    assert article.text.startswith("Watch the full launch")
+
+
+@pytest.mark.parametrize("description", ["", "Watch now."])
+def test_a_page_without_an_article_that_says_too_little_about_itself_is_refused(description):
+    page = (
+        f'<html><head><title>Clip</title><meta name="description" content="{description}"></head>'
+        "<body><video src='/v.mp4'></video></body></html>"
+    )
+    with pytest.raises(ExtractError):
+        extract_article(page, "https://video.example/watch/2")

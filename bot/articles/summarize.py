@@ -27,6 +27,7 @@ import math
 import re
 
 import aiohttp
+import numpy as np
 
 from .scripts import CJK, has_cjk, word_count
 
@@ -403,30 +404,33 @@ def _similarities(vectors: list[dict[str, float]]) -> list[dict[int, float]]:
 
 
 def _pagerank(similarity: list[dict[int, float]], prior: list[float], iterations: int = 100) -> list[float]:
-    """Weighted PageRank over the similarity graph, teleporting by the position prior."""
+    """Weighted PageRank over the similarity graph, teleporting by the position prior.
+
+    As a matrix product (numpy): the same iteration as a loop over edges, which spent 56 of a
+    100 KB page's 100 ms in Python; at most MAX_NODES² (400² = 160,000) weights."""
     n = len(similarity)
     total_prior = sum(prior) or 1.0
-    teleport = [p / total_prior for p in prior]
-    edges = [
-        sorted(row.items()) if len(row) <= MAX_NEIGHBOURS else sorted(_strongest(row, MAX_NEIGHBOURS))
-        for row in similarity
-    ]
-    out_weight = [sum(w for _, w in row) for row in edges]
-    rank = teleport[:]
+    teleport = np.array(prior, dtype=float) / total_prior
+    # transition[j, i]: the share of i's rank that flows to j (i's edges, weighted, normalised).
+    transition = np.zeros((n, n))
+    has_edges = np.zeros(n, dtype=bool)
+    for i, row in enumerate(similarity):
+        edges = row.items() if len(row) <= MAX_NEIGHBOURS else _strongest(row, MAX_NEIGHBOURS)
+        total = sum(w for _, w in edges)
+        if total == 0.0:
+            continue
+        has_edges[i] = True
+        for j, weight in edges:
+            transition[j, i] = weight / total
+    rank = teleport.copy()
     for _ in range(iterations):
-        dangling = sum(rank[i] for i in range(n) if out_weight[i] == 0.0)
-        new = [(1 - DAMPING + DAMPING * dangling) * teleport[i] for i in range(n)]
-        for i in range(n):
-            if out_weight[i] == 0.0:
-                continue
-            share = DAMPING * rank[i] / out_weight[i]
-            for j, weight in edges[i]:
-                new[j] += share * weight
-        delta = sum(abs(a - b) for a, b in zip(new, rank, strict=True))
+        dangling = rank[~has_edges].sum()
+        new = (1 - DAMPING + DAMPING * dangling) * teleport + DAMPING * (transition @ rank)
+        delta = float(np.abs(new - rank).sum())
         rank = new
         if delta < 1e-10:
             break
-    return rank
+    return rank.tolist()
 
 
 def _strongest(row: dict[int, float], k: int) -> list[tuple[int, float]]:

@@ -120,6 +120,8 @@ def serve(memory_limit: int | None = MEMORY_LIMIT, parent: int | None = None) ->
     _limit_self(memory_limit)
     import trafilatura  # noqa: F401  (imported before "ready", so the first job is not slower)
 
+    from . import summarize  # noqa: F401  (numpy too: an import that fails the cap fails here, not in a job)
+
     _write_frame(stdout, {"ready": True, "pid": os.getpid()})
     while True:
         header = _read_frame(stdin)
@@ -382,7 +384,10 @@ _WORKER_ENVIRONMENT = ("PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "PYTH
 
 
 def _worker_environment() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k in _WORKER_ENVIRONMENT or k.startswith("LC_")}
+    kept = {k: v for k, v in os.environ.items() if k in _WORKER_ENVIRONMENT or k.startswith("LC_")}
+    # One thread for numpy's BLAS: a worker does one page at a time, at a low priority, and each
+    # extra BLAS thread would reserve address space under the worker's memory cap.
+    return {**kept, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def _die_with_the_bot(parent: int | None) -> None:

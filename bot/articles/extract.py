@@ -50,11 +50,17 @@ _FURNITURE_ANYWHERE = re.compile(
 # A notice about the comments below an article ("comments that are offensive will not be
 # approved by the moderator"), in the languages of the benchmark's pages: it names comments and
 # their rules, which no article paragraph of that length does.
+# It opens with the comments ("ATENÇÃO: Comentários…", "Comments that…", "Les commentaires…"), so
+# an article line that merely mentions a comment ("declined to comment on the policy") stays.
+# Used with .match only: anchored at the start, its lookahead reads the line once.
 _COMMENT_NOTICE = re.compile(
-    r"(?=.*\b(?:comments?|coment[aá]rios?|commentaires?|kommentare?|commenti)\b)"
+    r"\W*(?:[^\W\d_]+\s*:\s*)?(?:(?:the|our|les|os|die|i)\s+)?"
+    r"(?:comments?|coment[aá]rios?|commentaires?|kommentare?|commenti)\b"
     r"(?=.*\b(?:moderat\w*|aprovad\w*|approv\w*|policy|pol[ií]tica|guidelines|r[eè]gles|regeln|respeit\w*|respect\w*))",
     re.IGNORECASE,
 )
+# A page's own description is posted whole only up to this long (an embed holds 4,096).
+MAX_DESCRIPTION_CHARS = 2000
 _SPACES = re.compile(r"\s+")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 
@@ -87,10 +93,11 @@ def extract_article(html: str, url: str) -> Article:
         document = None
     text = _body_text(document.text or "", title=own["title"] or document.title) if document is not None else ""
     words = word_count(text)  # Chinese and Japanese: characters (no spaces between words)
+    description = (own["description"] or "")[:MAX_DESCRIPTION_CHARS]
     described = words < MIN_WORDS
     if described:
         # No article: what the page says about itself, if it says enough to be worth posting.
-        text = own["description"] or ""
+        text = description
         words = word_count(text)
         if words < MIN_DESCRIPTION_WORDS:
             raise nothing
@@ -115,6 +122,7 @@ def extract_article(html: str, url: str) -> Article:
         image=own["image"] or _absolute(url, getattr(document, "image", None)),
         word_count=words,
         described=described,
+        description=description if word_count(description) >= MIN_DESCRIPTION_WORDS else None,
     )
 
 

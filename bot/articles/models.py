@@ -29,6 +29,7 @@ class Article:
     # No article on the page (a video, a single post, a product): `text` is what the page says
     # about itself (og:description), posted as that, clearly marked, instead of an error.
     described: bool = False
+    description: str | None = None  # the page's own description, when it says enough
 
     @property
     def reading_minutes(self) -> int:

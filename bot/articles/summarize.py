@@ -92,7 +92,10 @@ def _split(text: str) -> list[tuple[str, bool]]:
         for match in _BOUNDARY.finditer(paragraph):
             end = match.end()
             if match.group("unspaced") is not None:
-                sentence = paragraph[start:end].strip()  # 。！？ end a sentence whatever follows
+                before = paragraph[match.start() - 1 : match.start()]
+                if not _ends_unspaced(match.group(0), before, paragraph[end : end + 1]):
+                    continue  # 「…。」と言った, ３．５, Ｕ．Ｓ．, Yahoo！Japan: the sentence goes on
+                sentence = paragraph[start:end].strip()  # 。！？ end a sentence, with no space needed
                 if sentence:
                     sentences.append((sentence, first))
                     first = False
@@ -116,6 +119,24 @@ def _split(text: str) -> list[tuple[str, bool]]:
         if rest:
             sentences.append((rest, first))
     return sentences
+
+
+_LATIN_OR_DIGIT = re.compile(r"[0-9A-Za-z０-９Ａ-Ｚａ-ｚ]")
+
+
+def _ends_unspaced(mark: str, before: str, following: str) -> bool:
+    """Whether an ideographic or full-width mark (run) ends the sentence, given the characters
+    around it. Not after a closing quote the sentence goes on from (「こんにちは。」と彼は言った。);
+    a full-width ．！？ (not 。) also not between Latin letters or digits (３．５, Ｕ．Ｓ．, Yahoo！Japan)."""
+    if not following:
+        return True
+    if mark[-1] in _CLOSERS and not (following.isspace() or following in _OPENERS):
+        return False
+    if "。" in mark or "｡" in mark:
+        return True
+    if _LATIN_OR_DIGIT.match(following):
+        return False
+    return not (mark[0] == "．" and before and _LATIN_OR_DIGIT.match(before))
 
 
 def _may_start(character: str) -> bool:
@@ -266,11 +287,30 @@ def summarize(
 
     target = max(min_sentences, min(max_sentences, math.ceil(n / 6)))
     target = min(target, max_sentences, n)
+    # A sentence leaning back ("He said…") waits for the sentence before it, when that one could
+    # be picked at all (the first sentence, or one after a heading, leans on nothing we have).
+    candidate_set = set(candidates)
+    leaning = [leans_back(sentences[i]) and i - 1 in candidate_set for i in candidates]
+    picked = _pick(sentences, candidates, scores, similarity, leaning, target, max_chars)
+    if len(picked) < min(target, n):  # the rule left too few: a summary, even an imperfect one
+        picked = _pick(sentences, candidates, scores, similarity, [False] * n, target, max_chars)
+    return [sentences[candidates[k]] for k in sorted(picked)]
+
+
+def _pick(
+    sentences: list[str],
+    candidates: list[int],
+    scores: list[float],
+    similarity: list[dict[int, float]],
+    leaning: list[bool],
+    target: int,
+    max_chars: int,
+) -> list[int]:
+    """Maximal marginal relevance: the best-scoring sentences that don't repeat each other."""
     picked: list[int] = []
     picked_sentences: set[int] = set()
-    leaning = [leans_back(sentences[i]) for i in candidates]
     used = 0
-    remaining = [k for k in range(n) if scores[k] != -math.inf]
+    remaining = [k for k in range(len(candidates)) if scores[k] != -math.inf]
     while remaining and len(picked) < target:
         best, best_value = None, -math.inf
         for k in remaining:
@@ -291,7 +331,7 @@ def summarize(
         picked.append(best)
         picked_sentences.add(candidates[best])
         used += cost
-    return [sentences[candidates[k]] for k in sorted(picked)]
+    return picked
 
 
 def _bounded(text: str, limit: int) -> str:

@@ -27,7 +27,7 @@ import os
 import struct
 import sys
 import traceback
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any, BinaryIO
 
 from .models import Article, ExtractError
@@ -77,6 +77,11 @@ def process_page(body: bytes, charset: str | None, url: str) -> dict[str, Any]:
         article = extract_article(decode_page(body, charset), url)
         # A page's own description is posted as it is: it is not an article to pick from.
         sentences = [article.text] if article.described else summarize(article.text, title=article.title)
+        if not sentences:  # text, but no sentence to post (a page that is all table rows)
+            if article.description is None:
+                raise ExtractError("That page has nothing that looks like an article to summarise.")
+            article = replace(article, text=article.description, described=True)
+            sentences = [article.text]
     except ExtractError as error:
         return {"ok": False, "kind": "extract", "message": str(error)}
     values = {f.name: getattr(article, f.name) for f in fields(Article)}

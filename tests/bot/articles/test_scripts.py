@@ -206,3 +206,65 @@ def test_the_extraction_benchmark_scorer_on_a_tiny_sample(tmp_path, capsys):
     assert result["precision"] == 1.0 and result["recall"] == 0.5  # an empty output counts in recall only
     assert bench.main(["--data", str(tmp_path)]) == 0
     assert "no benchmark data" in capsys.readouterr().out
+
+
+def test_a_quotation_closed_mid_sentence_and_full_width_numbers_do_not_split():
+    said = "「こんにちは。」と彼は言った。"
+    assert split_sentences(said + "次の文です。") == [said, "次の文です。"]
+    assert split_sentences("“你好。”他说。然后他走了。") == ["“你好。”他说。", "然后他走了。"]
+    prices, us = "物価は３．５％上がった。", "Ｕ．Ｓ．の話だ。"
+    assert split_sentences(prices + us) == [prices, us]
+    assert split_sentences("Yahoo！Japanが発表した。") == ["Yahoo！Japanが発表した。"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "He was born in Leeds in 1950 and grew up near the sea. He studied history at Oxford for three years. "
+        "His first novel was published when he was thirty years old. It was a great success in many countries.",
+        "Budget 2025\n\nThis year's budget raises spending on schools by a tenth. But it cuts the money for roads "
+        "by almost as much. That leaves the councils with hard choices to make.",
+    ],
+)
+def test_a_text_of_leaning_sentences_still_gets_a_summary(text):
+    """The first sentence, or one after a heading, leans on nothing that could be picked."""
+    summary = summarize(text)
+    assert summary and all(sentence in text for sentence in summary)
+
+
+def test_article_lines_that_mention_comments_are_not_furniture():
+    from bot.articles.extract import _is_furniture
+
+    for line in (
+        "The company did not immediately respond to a request for comment on the new policy.",
+        "Officials declined to comment on whether the plan had been approved.",
+        "Her comments were widely respected across the party.",
+    ):
+        assert not _is_furniture(line), line
+
+
+def test_a_huge_page_description_is_cut():
+    from bot.articles.extract import MAX_DESCRIPTION_CHARS, extract_article
+
+    page = f'<html><head><meta property="og:description" content="{"word " * 400_000}"></head><body></body></html>'
+    article = extract_article(page, "https://video.example/watch/3")
+    assert article.described and len(article.text) <= MAX_DESCRIPTION_CHARS
+
+
+def test_a_page_that_is_all_table_rows_is_posted_as_it_describes_itself_or_refused():
+    """Table rows count as text but are never summary sentences: with no sentence to post, the
+    page's own description stands in; without one, the page is refused, never posted empty."""
+    from bot.articles.worker import process_page
+
+    rows = "".join(f"<tr><td>{i}</td><td>Driver number {i}</td><td>{5000 - i}</td></tr>" for i in range(30))
+    table = f"<table><tr><th>Pos.</th><th>Driver</th><th>Points</th></tr>{rows}</table>"
+    meta = '<meta property="og:description" content="The final standings of the 2019 season, driver by driver.">'
+    with_description = (
+        f"<html><head><title>Standings</title>{meta}</head><body><article>{table}</article></body></html>"
+    )
+    reply = process_page(with_description.encode(), "utf-8", "https://racing.example/standings")
+    assert reply["ok"] and reply["article"]["described"], reply
+    assert reply["sentences"] == ["The final standings of the 2019 season, driver by driver."]
+    bare = f"<html><head><title>Standings</title></head><body><article>{table}</article></body></html>"
+    reply = process_page(bare.encode(), "utf-8", "https://racing.example/standings")
+    assert not reply["ok"] and reply["kind"] == "extract"

@@ -238,9 +238,9 @@ def pg_version(url: str) -> str:
     import psycopg
 
     with psycopg.connect(url) as conn:
-        version = conn.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
-        sync = conn.execute("SHOW synchronous_commit").fetchone()[0]  # type: ignore[index]
-    return f"PostgreSQL {version.split()[0]}, psycopg {psycopg.__version__}, synchronous_commit={sync}"
+        version, sync, fsync = (conn.execute(f"SHOW {name}").fetchone()[0]  # type: ignore[index]
+                                for name in ("server_version", "synchronous_commit", "fsync"))
+    return f"PostgreSQL {version.split()[0]}, psycopg {psycopg.__version__}, synchronous_commit={sync}, fsync={fsync}"
 
 
 def bot_env(**settings: str) -> dict[str, str]:

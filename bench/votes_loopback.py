@@ -41,13 +41,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _common import LatencyFigures, machine_lines, median, set_order, stop_bot, table
+from _common import LatencyFigures, machine_lines, median, pg_scratch_schema, pg_version, set_order, stop_bot, table
 from loopback_discord import CHANNEL_ID, COMMAND_ID, CREATOR_ID, LoopbackDiscord
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,35 +80,13 @@ def pg_server(url: str) -> str:
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
     try:
-        conn = psycopg.connect(url, connect_timeout=3, autocommit=True)
+        psycopg.connect(url, connect_timeout=3).close()
     except psycopg.OperationalError as error:
         if "does not exist" not in str(error):
             raise
         with psycopg.connect(make_conninfo(url, dbname="postgres"), connect_timeout=3, autocommit=True) as admin:
             admin.execute(f'CREATE DATABASE "{conninfo_to_dict(url)["dbname"]}"')
-        conn = psycopg.connect(url, connect_timeout=3, autocommit=True)
-    with conn:
-        version, sync, fsync = (conn.execute(f"SHOW {name}").fetchone()[0]  # type: ignore[index]
-                                for name in ("server_version", "synchronous_commit", "fsync"))
-    return f"PostgreSQL {version.split()[0]}, psycopg {psycopg.__version__}, synchronous_commit={sync}, fsync={fsync}"
-
-
-@contextlib.contextmanager
-def pg_schema(url: str) -> Iterator[str]:
-    """A URL whose connections see only a new, empty schema, dropped afterwards."""
-    import psycopg
-
-    from bot.db_postgres import with_query
-
-    schema = f"loopback_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield with_query(url, options=f"-csearch_path={schema}")
-    finally:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("SET lock_timeout = '20s'")
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    return pg_version(url)
 
 
 def bare_message(server: LoopbackDiscord) -> dict[str, Any]:
@@ -196,7 +172,7 @@ def count_votes(env: dict[str, str]) -> list[int]:
 
 
 async def run_bot(kind: str, args: argparse.Namespace) -> list[Round]:
-    with pg_schema(args.database_url) if kind == "quorum-pg" else contextlib.nullcontext("") as url:
+    with pg_scratch_schema(args.database_url) if kind == "quorum-pg" else contextlib.nullcontext("") as url:
         return await run_process(kind, args, url)
 
 

@@ -28,7 +28,10 @@ from .maintenance import UnreadableDatabase, read_only
 from .maintenance_postgres import Unreachable, connect_read_only, scrub, why_unreachable
 
 # Parents before children, so every foreign key holds as rows arrive.
-TABLES = ("polls", "poll_options", "votes", "meta", "articles", "article_urls", "article_failures")
+TABLES = (
+    "polls", "poll_options", "votes", "ballots", "poll_jobs", "poll_edits",
+    "meta", "articles", "article_urls", "article_failures",
+)
 BATCH = 10_000  # rows read from SQLite at a time: memory stays flat however big the database
 # Statements that read the same on both engines: votes per answer, and members who voted.
 _OPTION_COUNTS = "SELECT poll_id, option, count(*) FROM votes GROUP BY poll_id, option"
@@ -174,14 +177,19 @@ def _copy(src: Any, dst: psycopg.Connection[Any], report: MigrationReport) -> No
         # The vote trigger refuses votes on closed polls (and checks each row's poll): the source
         # already held those rules, and its closed polls' votes must come along. Foreign keys stay on.
         dst.execute("ALTER TABLE votes DISABLE TRIGGER votes_rules")
+        dst.execute("ALTER TABLE ballots DISABLE TRIGGER ballots_rules")
         for table in TABLES:
             columns = _columns_sqlite(src, table)
             if set(columns) != _columns_postgres(dst, table):
                 raise MigrationError(f"table {table} has other columns on the two sides: is the target Quorum's?")
             _copy_table(src, dst, table, columns)
         dst.execute("ALTER TABLE votes ENABLE TRIGGER votes_rules")
+        dst.execute("ALTER TABLE ballots ENABLE TRIGGER ballots_rules")
         # Ids were copied explicitly: the next poll the bot creates must get a new one.
-        dst.execute("SELECT setval(pg_get_serial_sequence('polls', 'id'), coalesce(max(id), 0) + 1, false) FROM polls")
+        for table in ("polls", "poll_edits"):
+            dst.execute(sql.SQL(
+                "SELECT setval(pg_get_serial_sequence({}, 'id'), coalesce(max(id), 0) + 1, false) FROM {}"
+            ).format(sql.Literal(table), sql.Identifier(table)))
         report.differences = _verify(src, dst, report)
         if report.differences:
             raise psycopg.Rollback()

@@ -18,9 +18,19 @@ from bot.db import StorageUnavailable
 from bot.markdown import escape
 from bot.polls.chart import results_chart
 from bot.polls.export import votes_csv
+from bot.polls.jobs import MAX_ATTEMPTS, Job, JobKind, JobRepository
 from bot.polls.models import MAX_QUESTION_LENGTH, Poll
-from bot.polls.render import EMBED_TOTAL, announcement, poll_card, shorten, vote_confirmation, voters_card
+from bot.polls.render import (
+    EMBED_TOTAL,
+    announcement,
+    poll_card,
+    scheduled_confirmation,
+    shorten,
+    vote_confirmation,
+    voters_card,
+)
 from bot.polls.validation import build_draft
+from bot.polls.when import parse_when
 from bot.scheduler import MAX_SLEEP, SHARED_MAX_SLEEP, DeadlineScheduler
 from bot.tree import NO_MENTIONS, VOTE_NOT_STORED, UserFacingError, report_error, send_ephemeral
 
@@ -28,6 +38,9 @@ from ._ack import AckWatchdog
 from ._checks import postable_channel
 from ._refresh import MessageRefresher
 from ._ui import VoteButton, embed, vote_view
+from .poll_edit import edit_poll
+from .poll_reminders import send_reminder
+from .poll_schedule import cancel_poll, list_scheduled, post_scheduled
 
 if TYPE_CHECKING:
     from bot.client import QuorumBot
@@ -40,6 +53,8 @@ CLOSE_BATCH = 500
 ANNOUNCE_BATCH = 8
 # After a failed announcement, any process may try again this much later.
 ANNOUNCE_RETRY = 30.0
+# Scheduled posts and reminders claimed (and sent concurrently) per round.
+JOB_BATCH = 8
 
 
 def _manage_guild(interaction: discord.Interaction) -> bool:
@@ -61,6 +76,7 @@ class Polls(commands.Cog):
             clock=bot.clock, load=self.service.repo.get, edit=self.edit_poll_message
         )
         self.watchdog = AckWatchdog()
+        self.jobs = JobRepository(bot.db)
         self.scheduler = DeadlineScheduler(
             next_deadline=self.service.repo.next_deadline,
             run_due=self.close_due_polls,
@@ -98,6 +114,7 @@ class Polls(commands.Cog):
                 log.info("another live process runs %s; leaving its announcements to it", self.bot.instance_name)
                 return
             await self.service.repo.reclaim_own(instance=self.bot.instance_name, owner=self.bot.claim_owner)
+            await self.jobs.reclaim_own(instance=self.bot.instance_name, owner=self.bot.claim_owner)
             self._took_back_claims = True
         except Exception:  # the leases run out by themselves; the scheduler must go on regardless
             log.warning("could not take back this process's earlier announcement claims", exc_info=True)
@@ -179,9 +196,10 @@ class Polls(commands.Cog):
     # ================================================================ closing
 
     async def close_due_polls(self) -> None:
-        """The scheduler's pass: close what is overdue, then announce every closed poll this
-        process can claim. Every process sharing the database runs it; the claims make each
-        poll's announcement exactly one process's job (and a dead process's job another's)."""
+        """The scheduler's pass: close what is overdue, announce every closed poll this process
+        can claim, then send the scheduled posts and reminders that are due. Every process
+        sharing the database runs it; the claims make each message exactly one process's job
+        (and a dead process's job another's)."""
         repo = self.service.repo
         await self._take_back_claims()
         if not await repo.has_work(self.bot.clock()):
@@ -196,6 +214,32 @@ class Polls(commands.Cog):
             owner=self.bot.claim_owner, now=self.bot.clock(), limit=ANNOUNCE_BATCH
         ):
             await asyncio.gather(*(self.finish(poll_id, claimed=True) for poll_id in claimed))
+        while jobs := await self.jobs.claim_due(owner=self.bot.claim_owner, now=self.bot.clock(), limit=JOB_BATCH):
+            await asyncio.gather(*(self._run_job(job) for job in jobs))
+
+    async def _run_job(self, job: Job) -> None:
+        """Send one claimed job's message. A handler records its own outcome (`jobs.finish`)
+        and raises to have the job tried again later; after `MAX_ATTEMPTS` it is given up."""
+        handler = {JobKind.POST: post_scheduled, JobKind.REMIND: send_reminder}[job.kind]
+        extra = {"poll_id": job.poll_id}
+        try:
+            await handler(self, job)
+        except StorageUnavailable:
+            log.debug("poll %s: the database can't store writes; %s job will retry", job.poll_id, job.kind.value)
+        except Exception as error:
+            if job.attempts + 1 >= MAX_ATTEMPTS:
+                log.error("poll %s: %s job failed %d times; giving up", job.poll_id, job.kind.value,
+                          MAX_ATTEMPTS, exc_info=True, extra=extra)
+                try:
+                    await self.jobs.finish(job, outcome=f"failed: {error}", now=self.bot.clock())
+                except Exception:
+                    log.warning("poll %s: could not record the failure", job.poll_id, exc_info=True, extra=extra)
+                return
+            log.warning("poll %s: %s job failed; will retry", job.poll_id, job.kind.value, exc_info=True, extra=extra)
+            try:
+                await self.jobs.release(job, retry_at=self.bot.clock() + ANNOUNCE_RETRY * (job.attempts + 1))
+            except Exception:  # the claim's lease runs out by itself
+                log.warning("poll %s: could not schedule the retry", job.poll_id, exc_info=True, extra=extra)
 
     async def finish(self, poll_id: int, *, claimed: bool = False) -> discord.Message | None:
         """Announce a closed poll exactly once and show its final state. Safe to call again,
@@ -329,6 +373,11 @@ class Polls(commands.Cog):
         role="Only members with this role may vote",
         max_choices="With multiple: at most this many answers per member",
         hide_results="Hide the counts until the poll closes",
+        ranked="Members rank the answers; counted by instant-runoff (not with multiple)",
+        quorum="The fewest voters for the result to stand",
+        starts="Post it later: 2h, 1d, 2026-12-24 18:00 +01:00 or <t:1766595600>",
+        repeat="Post a new copy this often (at least 1h): 1d, 1w … (needs duration)",
+        remind="Remind the channel this long before it closes: 1h, 1d … (needs duration)",
     )
     async def create(
         self,
@@ -342,7 +391,13 @@ class Polls(commands.Cog):
         role: discord.Role | None = None,
         max_choices: app_commands.Range[int, 1, 25] | None = None,
         hide_results: bool = False,
+        ranked: bool = False,
+        quorum: app_commands.Range[int, 1, 1_000_000] | None = None,
+        starts: app_commands.Range[str, 1, 60] | None = None,
+        repeat: app_commands.Range[str, 1, 40] | None = None,
+        remind: app_commands.Range[str, 1, 40] | None = None,
     ) -> None:
+        starts_at = parse_when(starts, now=self.bot.clock()) if starts is not None else None
         draft = build_draft(
             question=question,
             options=options,
@@ -352,6 +407,11 @@ class Polls(commands.Cog):
             hide_results=hide_results,
             role_id=role.id if role is not None else None,
             max_choices=max_choices,
+            ranked=ranked,
+            quorum=quorum,
+            remind=remind,
+            starts_at=starts_at,
+            repeat=repeat,
         )
         assert interaction.guild is not None
         target = postable_channel(interaction, channel, what="a poll")
@@ -361,6 +421,20 @@ class Polls(commands.Cog):
         poll = await self.service.create(
             draft, guild_id=interaction.guild.id, channel_id=target.id, creator_id=interaction.user.id
         )
+        if poll.starts_at is not None:
+            # Checked again when it is posted (the channel, the bot's permissions).
+            self.scheduler.poke()
+            log.info(
+                "poll %s (#%s) scheduled in guild %s channel %s for %s",
+                poll.id, poll.number, poll.guild_id, target.id, poll.starts_at,
+                extra={"poll_id": poll.id, "guild_id": poll.guild_id},
+            )
+            await interaction.followup.send(
+                scheduled_confirmation(poll, channel_mention=target.mention),
+                ephemeral=True,
+                allowed_mentions=NO_MENTIONS,
+            )
+            return
         try:
             message = await target.send(
                 embed=await self.render_poll(poll), view=vote_view(poll), allowed_mentions=NO_MENTIONS
@@ -465,6 +539,39 @@ class Polls(commands.Cog):
             ephemeral=True,
             allowed_mentions=NO_MENTIONS,
         )
+
+    @poll.command(name="edit", description="Change an open poll: question, answers, deadline")
+    @app_commands.describe(
+        poll="The poll's number, message id or message link",
+        question="A new question (only before the first vote)",
+        add_options="Answers to add, separated by | (up to 25 in all)",
+        remove_option="The number of an answer to remove (only if nobody voted for it)",
+        duration="A new deadline, from now: 30m, 2h, 1d …",
+    )
+    @app_commands.autocomplete(poll=_poll_autocomplete)
+    async def edit(
+        self,
+        interaction: discord.Interaction,
+        poll: str,
+        question: app_commands.Range[str, 1, MAX_QUESTION_LENGTH] | None = None,
+        add_options: app_commands.Range[str, 1, 6000] | None = None,
+        remove_option: app_commands.Range[int, 1, 25] | None = None,
+        duration: app_commands.Range[str, 1, 40] | None = None,
+    ) -> None:
+        await edit_poll(
+            self, interaction, poll,
+            question=question, add_options=add_options, remove_option=remove_option, duration=duration,
+        )
+
+    @poll.command(name="scheduled", description="This server's scheduled and repeating polls (only you see it)")
+    async def scheduled(self, interaction: discord.Interaction) -> None:
+        await list_scheduled(self, interaction)
+
+    @poll.command(name="cancel", description="Cancel a scheduled poll or stop a repeating one")
+    @app_commands.describe(poll="The scheduled poll's number, or any copy of a repeating poll")
+    @app_commands.autocomplete(poll=_poll_autocomplete)
+    async def cancel(self, interaction: discord.Interaction, poll: str) -> None:
+        await cancel_poll(self, interaction, poll)
 
 
 async def setup(bot: QuorumBot) -> None:

@@ -13,6 +13,7 @@ MAX_QUESTION_LENGTH = 300
 MIN_DURATION = 60  # seconds
 MAX_DURATION = 32 * 24 * 3600
 MAX_ID = 2**63 - 1  # SQLite integers are signed 64-bit: a larger id names nothing stored
+MIN_REPEAT = 3600  # a repeating poll comes back at most every hour
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +28,11 @@ class PollDraft:
     hide_results: bool = False
     role_id: int | None = None
     max_choices: int | None = None
+    ranked: bool = False  # ranked choice, counted by instant-runoff
+    quorum: int | None = None  # the fewest voters for the result to stand
+    remind: int | None = None  # seconds before the deadline to remind the channel
+    starts_at: float | None = None  # post then instead of now (an instant, UTC)
+    repeat: int | None = None  # seconds between copies of a repeating poll
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,10 +57,40 @@ class Poll:
     announce_started_at: float | None
     announcement_id: int | None
     announced_at: float | None
+    ranked: bool = False
+    quorum: int | None = None
+    duration: int | None = None  # seconds: closes_at is set from it when the poll is posted
+    remind_before: int | None = None
+    starts_at: float | None = None  # scheduled: when it is (or was) to be posted
+    repeat_every: int | None = None
+    series_id: int | None = None  # repeating: the first copy's id
+    series_copy: int | None = None  # repeating: 1, 2, …
+    cancelled_at: float | None = None
+    cancelled_by: int | None = None
+    edited_at: float | None = None
+    removed: frozenset[int] = frozenset()  # positions of answers removed by /poll edit
 
     @property
     def is_open(self) -> bool:
         return self.closed_at is None
+
+    @property
+    def is_posted(self) -> bool:
+        return self.message_id is not None
+
+    @property
+    def is_scheduled(self) -> bool:
+        """Waiting to be posted (not cancelled)."""
+        return self.message_id is None and self.starts_at is not None and self.cancelled_at is None
+
+    @property
+    def shown(self) -> tuple[int, ...]:
+        """Positions of the answers on the poll, in order: removed ones keep their number
+        (position + 1) but are no longer shown or votable."""
+        return tuple(i for i in range(len(self.options)) if i not in self.removed)
+
+    def votable(self, option: int) -> bool:
+        return 0 <= option < len(self.options) and option not in self.removed
 
     def can_manage(self, user_id: int, *, manage_guild: bool) -> bool:
         """The creator and members with Manage Server may close, export and see voters."""
@@ -85,6 +121,11 @@ class VoteRefused(Exception):
 class PollClosed(VoteRefused):
     def __init__(self) -> None:
         super().__init__("This poll is closed; votes can no longer be changed.")
+
+
+class OptionRemoved(VoteRefused):
+    def __init__(self) -> None:
+        super().__init__("That answer was removed from the poll; pick one of the answers shown on it now.")
 
 
 class PollNotFound(VoteRefused):

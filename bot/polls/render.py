@@ -310,3 +310,25 @@ def vote_confirmation(poll: Poll, change: str, option: int, choices: Sequence[in
         return f"Your vote is removed; you have no vote in this poll now.\n(It was: **{clicked}**)"
     lead = "Your vote is now" if change == "moved" else "Your vote:"
     return f"{lead} **{clicked}**\nClick the same answer again to take your vote back."
+
+
+def scheduled_confirmation(poll: Poll, *, channel_mention: str) -> str:
+    """The creator's ephemeral answer to `/poll create … starts:`."""
+    assert poll.starts_at is not None
+    line = (
+        f"Poll #{poll.number} will appear in {channel_mention} {timestamp(poll.starts_at, 'F')} "
+        f"({timestamp(poll.starts_at)})."
+    )
+    if poll.repeat_every is not None:
+        line += f" It repeats every {duration_text(poll.repeat_every)}."
+    return line + " `/poll scheduled` lists what is planned; `/poll cancel` cancels it."
+
+
+def duration_text(seconds: int) -> str:
+    """`90061` → "1 day 1 hour 1 minute": how Quorum says an interval back to people."""
+    parts = []
+    for unit, size in (("week", 604800), ("day", 86400), ("hour", 3600), ("minute", 60)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(plural(count, unit))
+    return " ".join(parts) or plural(seconds, "second")

@@ -28,14 +28,19 @@ _COLUMNS = """
     p.id, p.guild_id, p.number, p.channel_id, p.message_id, p.creator_id, p.question,
     p.multiple, p.anonymous, p.hide_results, p.role_id, p.max_choices, p.created_at,
     p.closes_at, p.closed_at, p.closed_by, p.announce_started_at, p.announcement_id,
-    p.announced_at,
+    p.announced_at, p.ranked, p.quorum, p.duration, p.remind_before, p.starts_at, p.repeat_every,
+    p.series_id, p.series_copy, p.cancelled_at, p.cancelled_by, p.edited_at,
 """
-# A poll's answers, in order, as one JSON array text.
+# A poll's answers, in order, as one JSON array text; and the positions removed, likewise.
 _OPTIONS = {
     "sqlite": """(SELECT json_group_array(label)
-       FROM (SELECT label FROM poll_options o WHERE o.poll_id = p.id ORDER BY o.position)) AS options""",
+       FROM (SELECT label FROM poll_options o WHERE o.poll_id = p.id ORDER BY o.position)) AS options,
+    (SELECT json_group_array(position) FROM poll_options o
+       WHERE o.poll_id = p.id AND o.removed_at IS NOT NULL) AS removed""",
     "postgresql": """(SELECT coalesce(json_agg(o.label ORDER BY o.position), '[]')::text
-       FROM poll_options o WHERE o.poll_id = p.id) AS options""",
+       FROM poll_options o WHERE o.poll_id = p.id) AS options,
+    (SELECT coalesce(json_agg(o.position), '[]')::text FROM poll_options o
+       WHERE o.poll_id = p.id AND o.removed_at IS NOT NULL) AS removed""",
 }
 # Claiming rows: PostgreSQL passes over rows another process holds instead of waiting for
 # them; SQLite has one writer at a time, so there is nothing to skip.
@@ -68,6 +73,18 @@ def _poll(row: Any) -> Poll:
         announce_started_at=row["announce_started_at"],
         announcement_id=row["announcement_id"],
         announced_at=row["announced_at"],
+        ranked=bool(row["ranked"]),
+        quorum=row["quorum"],
+        duration=row["duration"],
+        remind_before=row["remind_before"],
+        starts_at=row["starts_at"],
+        repeat_every=row["repeat_every"],
+        series_id=row["series_id"],
+        series_copy=row["series_copy"],
+        cancelled_at=row["cancelled_at"],
+        cancelled_by=row["cancelled_by"],
+        edited_at=row["edited_at"],
+        removed=frozenset(json.loads(row["removed"])),
     )
 
 
@@ -77,14 +94,18 @@ class PollRepository:
         self._columns = _COLUMNS + _OPTIONS[db.dialect]
         self._skip_locked = _SKIP_LOCKED[db.dialect]
         self._like = _LIKE[db.dialect]
+        self._greatest = {"sqlite": "max", "postgresql": "greatest"}[db.dialect]
 
     # ------------------------------------------------------------ creating
 
     async def create(
         self, draft: PollDraft, *, guild_id: int, channel_id: int, creator_id: int, now: float
     ) -> Poll:
-        """Store a poll that has no message yet (see `attach_message`)."""
-        closes_at = now + draft.duration if draft.duration is not None else None
+        """Store a poll that has no message yet (see `attach_message`). A scheduled one
+        (`draft.starts_at`) gets its number now and a 'post' job; its deadline is set when it
+        is posted. A repeating one is the first copy of its series."""
+        scheduled = draft.starts_at is not None
+        closes_at = now + draft.duration if draft.duration is not None and not scheduled else None
 
         def insert(conn: WriteConnection) -> Poll:
             # Numbers count per server: two processes creating in one server take turns here.
@@ -92,29 +113,41 @@ class PollRepository:
             poll_id = conn.execute(
                 """
                 INSERT INTO polls (guild_id, number, channel_id, creator_id, question, multiple,
-                                   anonymous, hide_results, role_id, max_choices, created_at, closes_at)
+                                   anonymous, hide_results, role_id, max_choices, created_at, closes_at,
+                                   ranked, quorum, duration, remind_before, starts_at, repeat_every,
+                                   series_copy)
                 VALUES (?, (SELECT coalesce(max(number), 0) + 1 FROM polls WHERE guild_id = ?),
-                        ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 RETURNING id
                 """,
                 (
                     guild_id, guild_id, channel_id, creator_id, draft.question, int(draft.multiple),
                     int(draft.anonymous), int(draft.hide_results), draft.role_id, draft.max_choices,
-                    now, closes_at,
+                    now, closes_at, int(draft.ranked), draft.quorum, draft.duration, draft.remind,
+                    draft.starts_at, draft.repeat, 1 if draft.repeat is not None else None,
                 ),
             ).fetchone()[0]
+            if draft.repeat is not None:
+                conn.execute("UPDATE polls SET series_id = ? WHERE id = ?", (poll_id, poll_id))
             conn.executemany(
                 "INSERT INTO poll_options (poll_id, position, label) VALUES (?, ?, ?)",
                 [(poll_id, i, label) for i, label in enumerate(draft.options)],
             )
+            if scheduled:
+                conn.execute(
+                    "INSERT INTO poll_jobs (poll_id, kind, due_at) VALUES (?, 'post', ?)", (poll_id, draft.starts_at)
+                )
             # Read back in the same transaction: the poll as stored, number included.
             return _poll(conn.execute(f"SELECT {self._columns} FROM polls p WHERE p.id = ?", (poll_id,)).fetchone())
 
         return await self.db.write(insert)
 
     async def attach_message(self, poll_id: int, message_id: int) -> None:
+        """The poll created now is posted: remember its message, and schedule its reminder."""
+
         def update(conn: WriteConnection) -> None:
             conn.execute("UPDATE polls SET message_id = ? WHERE id = ?", (message_id, poll_id))
+            schedule_reminder(conn, poll_id)
 
         await self.db.write(update)
 
@@ -251,8 +284,10 @@ class PollRepository:
         return await self.db.write(update)
 
     async def next_deadline(self) -> float | None:
-        """When the scheduler has work next: the earliest deadline of an open poll, or when an
-        unannounced poll may be claimed (now, or when another process's claim runs out)."""
+        """When the scheduler has work next: the earliest deadline of an open poll, when an
+        unannounced poll may be claimed (now, or when another process's claim runs out), or
+        when a job (a scheduled post, a reminder) may be. One read: processes sharing a
+        database ask often."""
         return await self.db.fetchval(
             "SELECT min(t) FROM ("
             " SELECT min(closes_at) AS t FROM polls"
@@ -260,6 +295,9 @@ class PollRepository:
             " UNION ALL"
             " SELECT min(coalesce(announce_claim_until, closed_at)) FROM polls"
             "  WHERE closed_at IS NOT NULL AND announced_at IS NULL"
+            " UNION ALL"
+            f" SELECT min({self._greatest}(due_at, coalesce(claim_until, due_at))) FROM poll_jobs"
+            "  WHERE done_at IS NULL"
             ") AS deadlines"
         )
 
@@ -392,6 +430,23 @@ class PollRepository:
 
     async def count_open(self) -> int:
         return int(await self.db.fetchval("SELECT count(*) FROM polls WHERE closed_at IS NULL"))
+
+
+def schedule_reminder(conn: WriteConnection, poll_id: int) -> None:
+    """(Re)schedule a posted poll's reminder from its deadline as stored now: none without a
+    deadline or a `remind_before`, and one already sent or skipped is never sent again. A
+    reminder that would fall before now is due at once; the job checks it is still useful."""
+    conn.execute(
+        "DELETE FROM poll_jobs WHERE poll_id = ? AND kind = 'remind' AND done_at IS NULL AND started_at IS NULL",
+        (poll_id,),
+    )
+    conn.execute(
+        "INSERT INTO poll_jobs (poll_id, kind, due_at)"
+        " SELECT id, 'remind', closes_at - remind_before FROM polls"
+        " WHERE id = ? AND closes_at IS NOT NULL AND remind_before IS NOT NULL AND closed_at IS NULL"
+        " ON CONFLICT (poll_id, kind) DO NOTHING",
+        (poll_id,),
+    )
 
 
 def _toggle_single(conn: WriteConnection, poll: Poll, user_id: int, option: int, now: float) -> VoteOutcome:

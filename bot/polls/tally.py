@@ -66,3 +66,20 @@ def winner_line(options: Sequence[str], tally: Tally) -> str:
         return f"Winner: **{i + 1}. {escape(options[i])}** with {plural(tally.counts[i], 'vote')}."
     names = ", ".join(f"**{i + 1}. {escape(options[i])}**" for i in leaders)
     return f"Tie between {names} with {plural(tally.counts[leaders[0]], 'vote')} each."
+
+
+def quorum_met(quorum: int | None, voters: int) -> bool:
+    """Whether a result stands: no quorum, or at least `quorum` members voted."""
+    return quorum is None or voters >= quorum
+
+
+def quorum_progress(quorum: int, voters: int) -> str:
+    """On the open poll's card: "12 of 20 voters needed"."""
+    return f"{voters:,} of {plural(quorum, 'voter')} needed"
+
+
+def quorum_outcome(quorum: int, voters: int) -> str:
+    """In the announcement. Missed, the result names no winner: "Quorum not reached: 12 of 20 voters"."""
+    if quorum_met(quorum, voters):
+        return f"Quorum reached: {voters:,} of {plural(quorum, 'voter')}."
+    return f"Quorum not reached: {voters:,} of {plural(quorum, 'voter')}."

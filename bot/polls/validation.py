@@ -14,6 +14,7 @@ from .models import (
     MAX_QUESTION_LENGTH,
     MIN_DURATION,
     MIN_OPTIONS,
+    MIN_REPEAT,
     PollDraft,
 )
 
@@ -151,6 +152,44 @@ def parse_duration(raw: str) -> int:
     return int(seconds)
 
 
+MAX_REPEAT = 366 * 24 * 3600
+
+
+def parse_repeat(raw: str) -> int:
+    """How often a repeating poll comes back: at least an hour, at most a year."""
+    text = raw.strip().lower()
+    seconds = pytimeparse.parse(text) if text and ":" not in text else None
+    if seconds is None:
+        raise PollInputError(
+            f"“{escape(raw.strip()[:40])}” is not a repeat interval I understand. "
+            "Use forms like `1d`, `1w` or `12h`."
+        )
+    if seconds < MIN_REPEAT:
+        raise PollInputError("A poll can repeat at most every hour (`repeat: 1h` or longer).")
+    if seconds > MAX_REPEAT:
+        raise PollInputError("A poll can repeat at most a year apart.")
+    return int(seconds)
+
+
+def parse_remind(raw: str, duration: int | None) -> int:
+    """How long before the deadline to remind: needs a deadline, and must fall inside the poll."""
+    if duration is None:
+        raise PollInputError("`remind` needs a deadline: add a `duration` (for example `duration: 2d`).")
+    text = raw.strip().lower()
+    seconds = pytimeparse.parse(text) if text and ":" not in text else None
+    if seconds is None:
+        raise PollInputError(
+            f"“{escape(raw.strip()[:40])}” is not a duration I understand. Use forms like `30m`, `2h` or `1d`."
+        )
+    if seconds < MIN_DURATION:
+        raise PollInputError("A reminder comes at least 1 minute (`1m`) before the deadline.")
+    if seconds >= duration:
+        raise PollInputError(
+            "The reminder would come before the poll opens: make `remind` shorter than `duration`."
+        )
+    return int(seconds)
+
+
 def build_draft(
     *,
     question: str,
@@ -161,10 +200,31 @@ def build_draft(
     hide_results: bool = False,
     role_id: int | None = None,
     max_choices: int | None = None,
+    ranked: bool = False,
+    quorum: int | None = None,
+    remind: str | None = None,
+    starts_at: float | None = None,
+    repeat: str | None = None,
 ) -> PollDraft:
     parsed_question = parse_question(question)
     parsed_options = parse_options(options)
     seconds = parse_duration(duration) if duration is not None and duration.strip() else None
+    if ranked and multiple:
+        raise PollInputError(
+            "A poll is either ranked (members order the answers) or multiple choice, not both: "
+            "drop `multiple` or `ranked`."
+        )
+    if ranked and max_choices is not None:
+        raise PollInputError("`max_choices` does not apply to ranked polls: members rank as many answers as they like.")
+    if quorum is not None and quorum < 1:
+        raise PollInputError("`quorum` must be at least 1 voter.")
+    remind_before = parse_remind(remind, seconds) if remind is not None and remind.strip() else None
+    repeat_every = parse_repeat(repeat) if repeat is not None and repeat.strip() else None
+    if repeat_every is not None and seconds is None:
+        raise PollInputError(
+            "A repeating poll needs a `duration`: each copy closes that long after it appears "
+            "(otherwise copies would pile up open)."
+        )
     if max_choices is not None:
         if not multiple:
             raise PollInputError(
@@ -183,4 +243,9 @@ def build_draft(
         hide_results=hide_results,
         role_id=role_id,
         max_choices=max_choices,
+        ranked=ranked,
+        quorum=quorum,
+        remind=remind_before,
+        starts_at=starts_at,
+        repeat=repeat_every,
     )

@@ -27,6 +27,18 @@ def reply_text(result) -> str:
     return (result.followups[-1] if result.followups else result.response).content or ""
 
 
+def card_text(message: discord.Message) -> str:
+    """All the text a poll message shows (title, description, answers, counts, footer), however
+    it is laid out: other test modules read poll messages through this."""
+    parts: list[str] = []
+    for card in message.embeds:
+        parts += [card.title or "", card.description or ""]
+        for field in card.fields:
+            parts += [field.name or "", field.value or ""]
+        parts.append(card.footer.text or "" if card.footer else "")
+    return "\n".join(p for p in parts if p)
+
+
 def poll_messages(channel) -> list[discord.Message]:
     return [m for m in public(channel) if m.embeds and m.embeds[0].title and m.embeds[0].title.startswith("📊 Poll")]
 

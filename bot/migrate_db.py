@@ -36,6 +36,8 @@ BATCH = 10_000  # rows read from SQLite at a time: memory stays flat however big
 # Statements that read the same on both engines: votes per answer, and members who voted.
 _OPTION_COUNTS = "SELECT poll_id, option, count(*) FROM votes GROUP BY poll_id, option"
 _VOTERS = "SELECT poll_id, count(DISTINCT user_id) FROM votes GROUP BY poll_id"
+# Ranked polls: how many ballots hold each ranking, per poll.
+_RANKINGS = "SELECT poll_id, ranking, count(*) FROM ballots GROUP BY poll_id, ranking"
 
 Tally = tuple[tuple[tuple[int, int], ...], int]  # ((option, votes), ...), voters
 
@@ -222,6 +224,14 @@ def _verify(src: Any, dst: psycopg.Connection[Any], report: MigrationReport) -> 
                     for poll in wrong[:20]]
     if len(wrong) > 20:
         differences.append(f"... and {len(wrong) - 20} more polls whose tallies differ")
+    ours, theirs = (_rankings(conn.execute(_RANKINGS)) for conn in (src, dst))
+    ranked_wrong = sorted(p for p in set(ours) | set(theirs) if ours.get(p) != theirs.get(p))
+    differences += [
+        f"poll id {poll}: {sum(ours.get(poll, {}).values()):,} ballots in the source, "
+        f"{sum(theirs.get(poll, {}).values()):,} (or other rankings) in the target"
+        for poll in ranked_wrong[:20]
+    ]
+    wrong += [poll for poll in ranked_wrong if poll not in wrong]
     report.tallies = len(polls) - len(wrong)
     return differences
 
@@ -231,6 +241,13 @@ def _tallies(option_counts: Iterable[Any], voters: Iterable[Any]) -> dict[int, T
     for poll, option, count in option_counts:
         options.setdefault(int(poll), []).append((int(option), int(count)))
     return {int(poll): (tuple(sorted(options.get(int(poll), []))), int(count)) for poll, count in voters}
+
+
+def _rankings(rows: Iterable[Any]) -> dict[int, dict[str, int]]:
+    out: dict[int, dict[str, int]] = {}
+    for poll, ranking, count in rows:
+        out.setdefault(int(poll), {})[str(ranking)] = int(count)
+    return out
 
 
 def _shown(tally: Tally | None) -> str:

@@ -40,6 +40,7 @@ QUESTION = "Lunch\tor dinner?\nC:\\menu \\N «🍕»"
 KEYS = {
     "polls": "id", "poll_options": "poll_id, position", "votes": "poll_id, user_id, slot", "meta": "key",
     "articles": "canonical_url", "article_urls": "url", "article_failures": "url",
+    "ballots": "poll_id, user_id", "poll_jobs": "poll_id, kind", "poll_edits": "id",
 }
 
 
@@ -77,6 +78,26 @@ async def build_with_quorum(path: Path) -> None:
         await repo.mark_announced(multi.id, message_id=9_000_000_000_000_000_002, now=now + 12)
         assert await repo.close(other.id, now=now + 10, closed_by=9)
         assert await repo.claim_announcement(other.id, owner="shard-0", now=now + 11)
+        # Ranked ballots (of a poll that then closed: the target's rules must let them in), a
+        # scheduled poll's post job, a reminder job and an edit: rows of every table of 0005.
+        ranked = await repo.create(PollDraft("Rank the talks", ("Rust", "Go", "Zig"), ranked=True, quorum=3,
+                                             duration=7200, remind=600), guild_id=GUILD, channel_id=5, creator_id=7,
+                                   now=now)
+        await repo.attach_message(ranked.id, 9_000_000_000_000_000_005)
+
+        def ranked_rows(conn):
+            conn.executemany(
+                "INSERT INTO ballots (poll_id, user_id, ranking, first_choice, cast_at) VALUES (?, ?, ?, ?, ?)",
+                [(ranked.id, 4_000 + u, ",".join(map(str, order)), order[0], now + u)
+                 for u, order in enumerate([(0, 2), (1,), (2, 0, 1), (0,)])],
+            )
+            conn.execute("INSERT INTO poll_edits (poll_id, edited_at, user_id, change) VALUES (?, ?, ?, ?)",
+                         (ranked.id, now + 5, 7, "added answer 4: «Odin»\tand a tab"))
+
+        await db.write(ranked_rows)
+        assert await repo.close(ranked.id, now=now + 10, closed_by=7)
+        await repo.create(PollDraft("Weekly check-in", ("Good", "Busy"), duration=3600, starts_at=now + 3600,
+                                    repeat=7 * 86_400), guild_id=GUILD, channel_id=5, creator_id=7, now=now)
         await db.set_meta("command_hash:global", "3f9a…")
         await db.set_meta(f"command_hash:guild:{GUILD}", "77b0")
         await cache.put("https://example.com/a?utm=x", "https://example.com/a",
@@ -117,7 +138,7 @@ async def test_a_database_built_by_quorum_is_copied_whole_and_verified(tmp_path,
     before = snapshot(tmp_path)
     report = await asyncio.to_thread(migrate_database, source, database_url)
     assert report.ok, report.lines()
-    assert report.tallies == 3
+    assert report.tallies == 5
     assert all(rows > 0 and rows == copied for rows, copied in report.counts.values()), report.counts
     assert set(report.counts) == set(TABLES)
     for table in TABLES:  # not only the counts: every row, every value
@@ -144,13 +165,22 @@ async def test_the_bot_reads_the_migrated_data_and_goes_on_from_it(tmp_path, dat
         assert await db.get_meta("command_hash:global") == "3f9a…"  # no needless command sync after the move
         new = await repo.create(PollDraft("After the move?", ("Yes", "No")), guild_id=GUILD, channel_id=5,
                                 creator_id=7, now=time.time())
-        assert new.id > top_id and new.number == 3
+        assert new.id > top_id and new.number == 5  # after 1–4 (the ranked and the scheduled poll)
         assert (await repo.create(PollDraft("There too?", ("Yes", "No")), guild_id=OTHER_GUILD, channel_id=6,
                                   creator_id=9, now=time.time())).number == 2
         closed = polls[1]
         assert closed is not None and not closed.is_open and closed.announced_at is not None
         with pytest.raises(PollClosed):  # the vote rules hold again after the copy
             await repo.cast_vote(closed, 4_000, 0, now=time.time())
+        ranked = await repo.get_by_number(GUILD, 3)
+        assert ranked is not None and ranked.ranked and ranked.quorum == 3 and ranked.remind_before == 600
+
+        def ballot(conn):  # the ballot rules hold again too: the ranked poll is closed
+            conn.execute("INSERT INTO ballots (poll_id, user_id, ranking, first_choice, cast_at)"
+                         " VALUES (?, 1, '0', 0, 0)", (ranked.id,))
+
+        with pytest.raises(Exception, match="poll_closed"):
+            await db.write(ballot)
 
 
 async def test_100000_votes_are_copied_and_verified(tmp_path, database_url, record_property):
@@ -257,6 +287,25 @@ def test_a_mismatch_is_reported_and_nothing_is_committed(tmp_path, database_url,
     assert all(not rows for table, rows in everything(database_url).items() if table != "quorum_schema")
 
 
+def test_a_ballot_changed_in_transit_is_found_and_nothing_is_committed(tmp_path, database_url, monkeypatch):
+    import bot.migrate_db as migrate_db
+
+    source = build(tmp_path / "q.sqlite3")
+    real = migrate_db._copy_table
+
+    def reordering(src, dst, table, columns):  # same row count, one ranking reordered
+        real(src, dst, table, columns)
+        if table == "ballots":
+            dst.execute("UPDATE ballots SET ranking = '2,0' WHERE ranking = '0,2'")
+
+    monkeypatch.setattr(migrate_db, "_copy_table", reordering)
+    report = migrate_database(source, database_url)
+    assert not report.ok
+    text = "\n".join(report.lines())
+    assert "ballots in the source" in text and "(or other rankings) in the target" in text, text
+    assert all(not rows for table, rows in everything(database_url).items() if table != "quorum_schema")
+
+
 def run_migrate(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, str(ROOT / "run.py"), "migrate-db", *args], cwd=tmp_path,
                           env=clean_env(), capture_output=True, text=True, timeout=120)
@@ -268,7 +317,7 @@ def test_the_command_migrates_once_then_refuses_and_never_shows_the_password(tmp
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.startswith("Copied q.sqlite3 to postgresql://quorum_pw_"), result.stdout
     assert ":***@" in result.stdout and re.search(r"\n  votes +75 rows\n", result.stdout), result.stdout
-    assert "row counts equal, 3 tallies match; took " in result.stdout
+    assert "row counts equal, 5 tallies match; took " in result.stdout
     assert_secret_hidden(result)
 
     again = run_migrate(tmp_path, "--from", "q.sqlite3", "--to", password_url)

@@ -5,7 +5,7 @@ the way announcements are (see `PollRepository.claim_announcements`):
 
 1. `claim_due` hands each due job to one process for `JOB_LEASE` seconds (a conditional
    UPDATE; `SKIP LOCKED` on PostgreSQL), so two processes never work on the same one.
-2. `mark_started` renews the claim and records the first attempt before anything is sent;
+2. `mark_started` renews the claim and records when sending began, before anything is sent;
    False means the lease ran out and another process has it: then do not send.
 3. A retry (after a crash) that finds `started_at` set looks for the message sent earlier
    before sending again; the message's nonce covers the rest.
@@ -65,19 +65,35 @@ class JobRepository:
         )
         return [_job(tuple(r)) for r in rows]
 
-    async def claim_due(self, *, owner: str, now: float, limit: int) -> list[Job]:
-        """Claim up to `limit` due jobs nobody holds, earliest first."""
+    async def claim_due(
+        self, *, owner: str, now: float, limit: int, shards: tuple[int, tuple[int, ...]] | None = None
+    ) -> list[Job]:
+        """Claim up to `limit` due jobs nobody holds, earliest first; each claim counts as an
+        attempt (so a job that keeps failing, however early, is given up in the end).
+
+        `shards` (shard count, this process's shard ids) keeps 'post' jobs to this process's
+        servers: posting checks the channel and the bot's permissions in the gateway's cache
+        of the server, which only the process running its shard has. Reminders need nothing
+        but REST, so any process sends them (as with announcements)."""
+        mine, mine_params = "", ()
+        if shards is not None:
+            count, ids = shards
+            mine = (
+                " AND (kind <> 'post' OR poll_id IN (SELECT id FROM polls WHERE"
+                f" (guild_id >> 22) % ? IN ({', '.join('?' * len(ids))})))"
+            )
+            mine_params = (count, *ids)
 
         def update(conn: WriteConnection) -> list[Job]:
             rows = conn.execute(
-                "UPDATE poll_jobs SET claim_until = ?, claimed_by = ?"
+                "UPDATE poll_jobs SET claim_until = ?, claimed_by = ?, attempts = attempts + 1"
                 " WHERE done_at IS NULL AND due_at <= ? AND (claim_until IS NULL OR claim_until <= ?)"
                 " AND (poll_id, kind) IN ("
                 "  SELECT poll_id, kind FROM poll_jobs WHERE done_at IS NULL AND due_at <= ?"
-                "  AND (claim_until IS NULL OR claim_until <= ?)"
+                f"  AND (claim_until IS NULL OR claim_until <= ?){mine}"
                 f"  ORDER BY due_at LIMIT ?{self._skip_locked}"
                 f") RETURNING {_JOB_COLUMNS}",
-                (now + JOB_LEASE, owner, now, now, now, now, limit),
+                (now + JOB_LEASE, owner, now, now, now, now, *mine_params, limit),
             ).fetchall()
             return sorted((_job(tuple(r)) for r in rows), key=lambda j: (j.due_at, j.poll_id))
 
@@ -89,7 +105,7 @@ class JobRepository:
 
         def update(conn: WriteConnection) -> bool:
             return conn.execute(
-                "UPDATE poll_jobs SET started_at = coalesce(started_at, ?), claim_until = ?, attempts = attempts + 1"
+                "UPDATE poll_jobs SET started_at = coalesce(started_at, ?), claim_until = ?"
                 " WHERE poll_id = ? AND kind = ? AND done_at IS NULL AND claimed_by = ? AND claim_until > ?",
                 (now, now + JOB_LEASE, job.poll_id, job.kind.value, owner, now),
             ).rowcount == 1
@@ -114,6 +130,22 @@ class JobRepository:
         def update(conn: WriteConnection) -> None:
             conn.execute(
                 "UPDATE poll_jobs SET claim_until = ? WHERE poll_id = ? AND kind = ? AND done_at IS NULL",
+                (retry_at, job.poll_id, job.kind.value),
+            )
+
+        await self.db.write(update)
+
+    async def postpone(self, job: Job, *, retry_at: float) -> None:
+        """As `release`, for a job this process could not even try (its server unavailable for
+        a moment): the attempt is not counted."""
+
+        def update(conn: WriteConnection) -> None:
+            conn.execute(
+                "UPDATE poll_jobs SET claim_until = ?, attempts = max(attempts - 1, 0)"
+                " WHERE poll_id = ? AND kind = ? AND done_at IS NULL"
+                if self.db.dialect == "sqlite"
+                else "UPDATE poll_jobs SET claim_until = ?, attempts = greatest(attempts - 1, 0)"
+                " WHERE poll_id = ? AND kind = ? AND done_at IS NULL",
                 (retry_at, job.poll_id, job.kind.value),
             )
 

@@ -45,6 +45,7 @@ MEMBER_PERMISSIONS = "1071698660929"
 TIMESTAMP = "2026-01-01T00:00:00.000000+00:00"
 HEARTBEAT_ACK_DELAY = 0.05
 EPHEMERAL = 1 << 6
+COMPONENTS_V2 = 1 << 15  # the message's components are its layout: no content or embeds beside them
 _JUMP_URL = re.compile(r"/channels/\d+/\d+/(\d+)")
 
 
@@ -86,6 +87,34 @@ def _json(body: Any, status: int = 200) -> web.Response:
 
 def _error(status: int, code: int, message: str) -> web.Response:
     return _json({"message": message, "code": code}, status=status)
+
+
+def _components(components: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every component, nested ones (in a V2 container, in action rows) included."""
+    out: list[dict[str, Any]] = []
+    for component in components:
+        out.append(component)
+        out += _components(component.get("components") or [])
+    return out
+
+
+def answer_custom_ids(message: dict[str, Any]) -> list[str]:
+    """The custom_ids of a poll message's answer buttons, in order (legacy rows or V2 layout)."""
+    return [c["custom_id"] for c in _components(message["components"])
+            if c.get("type") == 2 and str(c.get("custom_id", "")).startswith("quorum:vote:")]
+
+
+def _refused_layout(body: dict[str, Any], *, old_flags: int) -> web.Response | None:
+    """What Discord refuses of a V2 message (400 Invalid Form Body), else None."""
+    flags = int(body.get("flags") or 0)
+    if old_flags & COMPONENTS_V2 and "flags" in body and not flags & COMPONENTS_V2:
+        return _error(400, 50035, "Invalid Form Body: the IS_COMPONENTS_V2 flag cannot be removed")
+    if flags & COMPONENTS_V2 or old_flags & COMPONENTS_V2:
+        if body.get("content") or body.get("embeds"):
+            return _error(400, 50035, "Invalid Form Body: a V2 message cannot have content or embeds")
+        if len(_components(body.get("components") or [])) > 40:
+            return _error(400, 50035, "Invalid Form Body: at most 40 components")
+    return None
 
 
 @dataclass(frozen=True)
@@ -343,8 +372,7 @@ class LoopbackDiscord:
 
     async def click(self, message: dict[str, Any], option: int, user_id: int, timeout: float = 30.0) -> str | None:
         """Click the button of answer `option` on a poll message; the bot's answer (see `ask`)."""
-        custom_ids = [c["custom_id"] for row in message["components"] for c in row["components"]]
-        data = {"custom_id": custom_ids[option], "component_type": 2}
+        data = {"custom_id": answer_custom_ids(message)[option], "component_type": 2}
         return await self.ask(self.interaction(3, data, user_id=user_id, message=message), timeout)
 
     async def poll_command(self, guild_id: int, subcommand: str, options: dict[str, str | int | bool], *,
@@ -492,15 +520,20 @@ class LoopbackDiscord:
                 return _error(404, 10003, "Unknown Channel")
             if len(parts) == 3:
                 if method == "POST":
-                    return _json(self._post_message(channel_id, body, sender))
+                    return _refused_layout(body, old_flags=0) or _json(self._post_message(channel_id, body, sender))
                 return _json(self._history(channel_id, query))
             message_id = int(parts[3])
             old = self.messages.get(message_id)
             if len(parts) == 4 and method == "PATCH":
                 if old is None or old["channel_id"] != str(channel_id):
                     return _error(404, 10008, "Unknown Message")
+                refused = _refused_layout(body, old_flags=old["flags"])
+                if refused is not None:
+                    return refused
                 self.edits += 1
                 merged = {**old, **{k: v for k, v in body.items() if k in ("content", "embeds", "components")}}
+                # An edit may set the V2 flag (converting the message), never unset it.
+                merged["flags"] = old["flags"] | (int(body.get("flags") or 0) & COMPONENTS_V2)
                 return _json(self.store_message(channel_id, merged, message_id=message_id))
         if parts[0] == "webhooks" and method in ("POST", "PATCH"):
             self.followups += 1

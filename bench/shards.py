@@ -40,7 +40,7 @@ from _common import (
     pg_version,
     table,
 )
-from loopback_discord import LoopbackDiscord, guild_on_shard
+from loopback_discord import LoopbackDiscord, answer_custom_ids, guild_on_shard
 
 OPTIONS = ("Lisbon", "Kraków", "Valencia", "Tallinn")
 GUILDS = (guild_on_shard(0, 2), guild_on_shard(1, 2))
@@ -77,7 +77,7 @@ async def storm(
         nonlocal lost, first, last
         while voters:
             voter = voters.pop()
-            payload = server.interaction(3, {"custom_id": poll["components"][0]["components"][voter % 4]["custom_id"],
+            payload = server.interaction(3, {"custom_id": answer_custom_ids(poll)[voter % 4],
                                              "component_type": 2}, user_id=voter, message=poll)
             start = time.perf_counter()
             first = first or start

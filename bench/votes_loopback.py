@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import LatencyFigures, machine_lines, median, pg_scratch_schema, pg_version, set_order, stop_bot, table
-from loopback_discord import CHANNEL_ID, COMMAND_ID, CREATOR_ID, LoopbackDiscord
+from loopback_discord import CHANNEL_ID, COMMAND_ID, CREATOR_ID, LoopbackDiscord, answer_custom_ids
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # for bot.db_postgres, imported only by quorum-pg
@@ -120,7 +120,7 @@ async def post_quorum_poll(server: LoopbackDiscord) -> dict[str, Any]:
 
 async def storm(server: LoopbackDiscord, message: dict[str, Any], voters: range, concurrency: int,
                 bot: str, label: str) -> Round:
-    custom_ids = [c["custom_id"] for row in message["components"] for c in row["components"]]
+    custom_ids = answer_custom_ids(message)
     waiting: dict[int, asyncio.Future[float]] = {}
 
     def on_ack(interaction_id: int) -> None:

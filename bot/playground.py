@@ -23,26 +23,51 @@ import discord
 
 from .client import QuorumBot
 from .config import Settings
-from .seed import SEED_ANSWERS, SEED_QUESTION
+from .seed import (
+    RANKED_ANSWERS,
+    RANKED_QUESTION,
+    SEED_ANSWERS,
+    SEED_QUESTION,
+    WEEKLY_ANSWERS,
+    WEEKLY_QUESTION,
+    WELCOME,
+)
 
 log = logging.getLogger(__name__)
 
+BOT_NAME = "Quorum"
+
+
+def name_the_bot(env) -> None:  # type: ignore[no-untyped-def]
+    """SimCord's bot account is called "TestBot" until renamed; rename it before the bot
+    connects and before any server is made (its managed role takes the account's name)."""
+    env.backend.edit_bot_profile(BOT_NAME)
+
+
 async def build_world(env):  # type: ignore[no-untyped-def]
-    """A server with #general and #news, a moderator, members, and the seed poll with votes."""
+    """A server with #general and #news, a moderator, members, the seed poll with votes, a
+    ranked poll and a weekly check-in scheduled to start in an hour."""
     guild = env.create_guild("Quorum Playground")
     general = guild.create_text_channel("general", topic="Try /poll create, or vote below")
-    guild.create_text_channel("news")
+    news = guild.create_text_channel("news", topic="Announcements; post a poll here with channel:#news")
     mods = guild.create_role("Moderators", permissions=discord.Permissions(manage_guild=True))
     moderator = guild.add_member(env.create_user("moderator", global_name="Morgan (moderator)"), roles=[mods])
     members = [
         guild.add_member(env.create_user(name, global_name=name.title()))
         for name in ("alice", "bob", "carol", "dave")
     ]
+    # The preview shows one channel and no channel list: #news appears in #general as a
+    # mention (and in /poll create's channel picker), which is how a newcomer finds it.
+    await moderator.send(general, WELCOME.format(news=f"<#{news.id}>"))
     await moderator.slash(general, "poll create", question=SEED_QUESTION, options=" | ".join(SEED_ANSWERS))
     poll = general.last_message
     assert poll is not None
     for member, option in zip(members[:3], (1, 0, 1), strict=True):
         await member.click(poll, custom_id=f"quorum:vote:1:{option}")
+    await moderator.slash(general, "poll create", question=RANKED_QUESTION, options=" | ".join(RANKED_ANSWERS),
+                          ranked=True, duration="1w")
+    await moderator.slash(general, "poll create", question=WEEKLY_QUESTION, options=" | ".join(WEEKLY_ANSWERS),
+                          starts="1h", duration="1d", repeat="1w")
     return general, [moderator, *members]
 
 
@@ -105,6 +130,7 @@ async def run_playground(*, port: int | None, database: Path | None, open_browse
         settings = Settings(token=None, database_path=database, allow_private_urls=True)
         bot = QuorumBot(settings, clock=time.time)
         env = Env(bot, settle_timeout=10.0, shard_count=1)
+        name_the_bot(env)
         await env.start()
         try:
             general, viewers = await build_world(env)

@@ -1,4 +1,4 @@
-"""Discord shapes for the domain's text: embeds from cards, the vote buttons."""
+"""Discord shapes for the domain's text: embeds from cards, the answer buttons."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import discord
 
 from bot.polls.models import Poll
 from bot.polls.render import Card, button_label
+from bot.tree import NO_MENTIONS
 
 VOTE_ID = re.compile(r"quorum:vote:(?P<poll>\d+):(?P<option>\d+)")
 
@@ -49,7 +50,7 @@ class VoteButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=VOTE_I
         cog = interaction.client.get_cog("Polls")  # type: ignore[attr-defined]
         if cog is None:
             await interaction.response.send_message(
-                "Voting is unavailable for a moment; try again shortly.", ephemeral=True
+                "Voting is unavailable for a moment; try again shortly.", ephemeral=True, allowed_mentions=NO_MENTIONS
             )
             return
         await cog.handle_vote(interaction, self.poll_id, self.option)
@@ -59,21 +60,19 @@ def vote_custom_id(poll_id: int, option: int) -> str:
     return f"quorum:vote:{poll_id}:{option}"
 
 
-def vote_view(poll: Poll) -> discord.ui.View:
-    """The buttons to send with a poll (5 per row, up to 25).
+def answer_buttons(poll: Poll) -> list[discord.ui.Button[Any]]:
+    """The answer buttons to send with a poll (the layout puts them 5 per row, up to 25).
 
-    Plain buttons, and the view is stopped before sending: discord.py then keeps nothing for
-    it, and clicks are routed by `VoteButton`'s custom_id template alone. (A view holding
+    Plain buttons, in a view stopped before sending: discord.py then keeps nothing for it,
+    and clicks are routed by `VoteButton`'s custom_id template alone. (A view holding
     DynamicItems would, when stopped, unregister the template for every poll.)
     """
-    view = discord.ui.View(timeout=None)
-    for option, label in enumerate(poll.options):
-        view.add_item(
-            discord.ui.Button(
-                label=button_label(label),
-                style=discord.ButtonStyle.secondary,
-                custom_id=vote_custom_id(poll.id, option),
-            )
+    # Answers removed by /poll edit get no button; the others keep their position in custom_id.
+    return [
+        discord.ui.Button(
+            label=button_label(poll.options[option]),
+            style=discord.ButtonStyle.secondary,
+            custom_id=vote_custom_id(poll.id, option),
         )
-    view.stop()
-    return view
+        for option in poll.shown
+    ]

@@ -8,7 +8,7 @@ import io
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
@@ -17,7 +17,7 @@ from discord.ext import commands
 from bot.db import StorageUnavailable
 from bot.markdown import escape
 from bot.polls.chart import results_chart
-from bot.polls.export import votes_csv
+from bot.polls.export import ballots_csv, votes_csv
 from bot.polls.jobs import MAX_ATTEMPTS, Job, JobKind, JobRepository
 from bot.polls.models import MAX_QUESTION_LENGTH, Poll
 from bot.polls.render import (
@@ -29,18 +29,23 @@ from bot.polls.render import (
     vote_confirmation,
     voters_card,
 )
+from bot.polls.render_ranked import ranked_announcement, ranked_card
+from bot.polls.tally import quorum_met
 from bot.polls.validation import build_draft
 from bot.polls.when import parse_when
 from bot.scheduler import MAX_SLEEP, SHARED_MAX_SLEEP, DeadlineScheduler
 from bot.tree import NO_MENTIONS, VOTE_NOT_STORED, UserFacingError, report_error, send_ephemeral
 
 from ._ack import AckWatchdog
+from ._ballot import RankButton, RankSelect, open_ballot
 from ._checks import postable_channel
+from ._layout import fitted_card, poll_layout
+from ._poll_controls import CloseButton, ResultsButton
 from ._refresh import MessageRefresher
-from ._ui import VoteButton, embed, vote_view
+from ._ui import VoteButton, embed
 from .poll_edit import edit_poll
 from .poll_reminders import send_reminder
-from .poll_schedule import cancel_poll, list_scheduled, post_scheduled
+from .poll_schedule import cancel_autocomplete, cancel_poll, give_up_post, list_scheduled, post_scheduled
 
 if TYPE_CHECKING:
     from bot.client import QuorumBot
@@ -92,7 +97,7 @@ class Polls(commands.Cog):
         self._starter: asyncio.Task[None] | None = None
 
     async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(VoteButton)
+        self.bot.add_dynamic_items(VoteButton, ResultsButton, CloseButton, RankSelect, RankButton)
         self._starter = asyncio.get_running_loop().create_task(self._start_when_ready())
 
     async def _start_when_ready(self) -> None:
@@ -120,7 +125,7 @@ class Polls(commands.Cog):
             log.warning("could not take back this process's earlier announcement claims", exc_info=True)
 
     async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(VoteButton)
+        self.bot.remove_dynamic_items(VoteButton, ResultsButton, CloseButton, RankSelect, RankButton)
         if self._starter is not None:
             self._starter.cancel()
         await self.scheduler.stop()
@@ -139,6 +144,9 @@ class Polls(commands.Cog):
 
     async def _handle_vote(self, interaction: discord.Interaction, poll_id: int, option: int) -> None:
         try:
+            if await self.service.opens_ballot(poll_id):  # ranked: the click opens a private ballot
+                await open_ballot(self, interaction, poll_id, option)
+                return
             member = interaction.user
             role_ids = [r.id for r in member.roles] if isinstance(member, discord.Member) else []
             self.watchdog.watch(interaction)
@@ -173,25 +181,39 @@ class Polls(commands.Cog):
 
     # ================================================================ rendering
 
-    async def render_poll(self, poll: Poll) -> discord.Embed:
+    async def render_poll(self, poll: Poll) -> discord.ui.LayoutView:
+        """The poll message (Components V2): its card, and while open its answer buttons,
+        Results and Close. A closed poll has no buttons: its card shows every count."""
         tally = await self.service.repo.tally(poll)
         show = not poll.hide_results or not poll.is_open
-        return embed(poll_card(poll, tally, show_counts=show, creator_name=self._name_of(poll)))
+        name = self._name_of(poll)
+        # A closed ranked poll shows instant-runoff's final round (and its winner).
+        runoff = await self.service.runoff(poll) if poll.ranked and not poll.is_open else None
+        card = fitted_card(
+            lambda budget: ranked_card(poll, tally, show_counts=show, creator_name=name, runoff=runoff, budget=budget)
+            if poll.ranked
+            else poll_card(poll, tally, show_counts=show, creator_name=name, budget=budget),
+            answers=len(poll.options),
+        )
+        return poll_layout(poll, card, controls=poll.is_open)
+
+    async def send_poll_message(self, channel: discord.abc.Messageable, poll: Poll, **kwargs: Any) -> discord.Message:
+        """Post the poll message (`kwargs`: e.g. a nonce); the caller attaches it to the poll."""
+        return await channel.send(view=await self.render_poll(poll), allowed_mentions=NO_MENTIONS, **kwargs)
 
     def _name_of(self, poll: Poll) -> str | None:
         guild = self.bot.get_guild(poll.guild_id)
         member = guild.get_member(poll.creator_id) if guild else None
         return member.display_name if member else None
 
-    async def edit_poll_message(self, poll: Poll, *, final: bool = False) -> None:
+    async def edit_poll_message(self, poll: Poll) -> None:
         assert poll.message_id is not None
         channel = self.bot.get_partial_messageable(poll.channel_id, guild_id=poll.guild_id)
         message = channel.get_partial_message(poll.message_id)
-        if final:
-            # Buttons removed: a closed poll cannot be clicked, and answers stay readable.
-            await message.edit(embed=await self.render_poll(poll), view=None, allowed_mentions=NO_MENTIONS)
-        else:
-            await message.edit(embed=await self.render_poll(poll), allowed_mentions=NO_MENTIONS)
+        # The whole layout each time (V2 text lives in its components). A poll message posted
+        # before the layout (an embed) is converted by the same edit: Discord lets an edit set
+        # the V2 flag (never unset it) once content and embeds are cleared.
+        await message.edit(content=None, embeds=[], view=await self.render_poll(poll), allowed_mentions=NO_MENTIONS)
 
     # ================================================================ closing
 
@@ -214,24 +236,33 @@ class Polls(commands.Cog):
             owner=self.bot.claim_owner, now=self.bot.clock(), limit=ANNOUNCE_BATCH
         ):
             await asyncio.gather(*(self.finish(poll_id, claimed=True) for poll_id in claimed))
-        while jobs := await self.jobs.claim_due(owner=self.bot.claim_owner, now=self.bot.clock(), limit=JOB_BATCH):
+        settings = self.bot.settings
+        shards = (
+            (settings.shard_count, settings.shard_ids)
+            if settings.shard_count is not None and settings.shard_ids is not None
+            else None  # this process runs every shard
+        )
+        while jobs := await self.jobs.claim_due(
+            owner=self.bot.claim_owner, now=self.bot.clock(), limit=JOB_BATCH, shards=shards
+        ):
             await asyncio.gather(*(self._run_job(job) for job in jobs))
 
     async def _run_job(self, job: Job) -> None:
         """Send one claimed job's message. A handler records its own outcome (`jobs.finish`)
         and raises to have the job tried again later; after `MAX_ATTEMPTS` it is given up."""
         handler = {JobKind.POST: post_scheduled, JobKind.REMIND: send_reminder}[job.kind]
+        give_up = {JobKind.POST: give_up_post, JobKind.REMIND: Polls._give_up_job}[job.kind]
         extra = {"poll_id": job.poll_id}
         try:
             await handler(self, job)
         except StorageUnavailable:
             log.debug("poll %s: the database can't store writes; %s job will retry", job.poll_id, job.kind.value)
         except Exception as error:
-            if job.attempts + 1 >= MAX_ATTEMPTS:
+            if job.attempts >= MAX_ATTEMPTS:  # the claim counted this attempt
                 log.error("poll %s: %s job failed %d times; giving up", job.poll_id, job.kind.value,
                           MAX_ATTEMPTS, exc_info=True, extra=extra)
                 try:
-                    await self.jobs.finish(job, outcome=f"failed: {error}", now=self.bot.clock())
+                    await give_up(self, job, f"it failed {MAX_ATTEMPTS} times ({error})")
                 except Exception:
                     log.warning("poll %s: could not record the failure", job.poll_id, exc_info=True, extra=extra)
                 return
@@ -240,6 +271,9 @@ class Polls(commands.Cog):
                 await self.jobs.release(job, retry_at=self.bot.clock() + ANNOUNCE_RETRY * (job.attempts + 1))
             except Exception:  # the claim's lease runs out by itself
                 log.warning("poll %s: could not schedule the retry", job.poll_id, exc_info=True, extra=extra)
+
+    async def _give_up_job(self, job: Job, reason: str) -> None:
+        await self.jobs.finish(job, outcome=f"failed: {reason}", now=self.bot.clock())
 
     async def finish(self, poll_id: int, *, claimed: bool = False) -> discord.Message | None:
         """Announce a closed poll exactly once and show its final state. Safe to call again,
@@ -288,7 +322,7 @@ class Polls(commands.Cog):
         if poll is None or poll.is_open or poll.announced_at is not None or poll.message_id is None:
             return None
         try:
-            await self.edit_poll_message(poll, final=True)
+            await self.edit_poll_message(poll)  # closed: its final state, without buttons
         except discord.HTTPException as error:
             log.info(
                 "poll %s: could not show the final state on its message: %s", poll_id, error, extra={"poll_id": poll_id}
@@ -308,11 +342,20 @@ class Polls(commands.Cog):
         return message
 
     async def _send_announcement(self, channel: discord.PartialMessageable, poll: Poll) -> discord.Message:
-        tally = await self.service.repo.tally(poll)
+        left_out = poll.removed
+        if poll.ranked:  # every round of the instant-runoff; the chart shows the final one
+            runoff = await self.service.runoff(poll)
+            tally = runoff.final_tally(len(poll.options))
+            left_out = frozenset(range(len(poll.options))) - set(runoff.final.counts if runoff.final else poll.shown)
+            rendered = ranked_announcement(poll, runoff, chart_filename="results.png")
+        else:
+            tally = await self.service.repo.tally(poll)
+            rendered = announcement(poll, tally, chart_filename="results.png")
         png = await asyncio.get_running_loop().run_in_executor(
-            self._charts, results_chart, poll.question, poll.options, tally
+            # Removed answers left out; a missed quorum colours no bar as the winner's.
+            self._charts, results_chart, poll.question, poll.options, tally, left_out,
+            quorum_met(poll.quorum, tally.voters),
         )
-        rendered = announcement(poll, tally, chart_filename="results.png")
         assert poll.message_id is not None
         return await channel.send(
             rendered.content,
@@ -436,9 +479,7 @@ class Polls(commands.Cog):
             )
             return
         try:
-            message = await target.send(
-                embed=await self.render_poll(poll), view=vote_view(poll), allowed_mentions=NO_MENTIONS
-            )
+            message = await self.send_poll_message(target, poll)
         except discord.HTTPException as error:
             await self.service.repo.discard_unposted(poll.id)
             raise UserFacingError(
@@ -463,7 +504,11 @@ class Polls(commands.Cog):
     @app_commands.autocomplete(poll=_poll_autocomplete)
     async def close(self, interaction: discord.Interaction, poll: str) -> None:
         assert interaction.guild_id is not None
-        found = await self.service.find(interaction.guild_id, poll)
+        await self.close_poll(interaction, await self.service.find(interaction.guild_id, poll))
+
+    async def close_poll(self, interaction: discord.Interaction, found: Poll) -> None:
+        """`/poll close` and the Close button: close now (creator or Manage Server), announce
+        the result once, tell the member where it is."""
         if not found.is_open:
             raise UserFacingError(f"Poll #{found.number} is already closed.")
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -482,11 +527,19 @@ class Polls(commands.Cog):
     @app_commands.autocomplete(poll=_poll_autocomplete)
     async def results(self, interaction: discord.Interaction, poll: str) -> None:
         assert interaction.guild_id is not None
-        found = await self.service.find(interaction.guild_id, poll)
+        await self.show_results(interaction, await self.service.find(interaction.guild_id, poll))
+
+    async def show_results(self, interaction: discord.Interaction, found: Poll) -> None:
+        """`/poll results` and the Results button: the counts, privately, as far as this member
+        may see them; who voted too, for the poll's managers of a public poll."""
         manager = found.can_manage(interaction.user.id, manage_guild=_manage_guild(interaction))
         visible = found.results_visible_to(interaction.user.id, manage_guild=_manage_guild(interaction))
         tally = await self.service.repo.tally(found)
-        card = poll_card(found, tally, show_counts=visible, creator_name=self._name_of(found))
+        if found.ranked:  # first preferences while open; closed, instant-runoff's final round
+            runoff = None if found.is_open else await self.service.runoff(found)
+            card = ranked_card(found, tally, show_counts=visible, creator_name=self._name_of(found), runoff=runoff)
+        else:
+            card = poll_card(found, tally, show_counts=visible, creator_name=self._name_of(found))
         embeds = [embed(card)]
         content = None if visible else "The counts of this poll stay hidden until it closes."
         if manager and not found.anonymous:
@@ -528,13 +581,17 @@ class Polls(commands.Cog):
             found, user_id=interaction.user.id, manage_guild=_manage_guild(interaction), action="export its votes"
         )
         await interaction.response.defer(ephemeral=True, thinking=True)
-        data = votes_csv(found, await self.service.repo.votes(found.id))
-        filename = f"poll-{found.number}-votes.csv"
+        if found.ranked:  # one row per ballot, with its ranking
+            data = ballots_csv(found, await self.service.ballots.ballots(found.id))
+            filename, what, rows = f"poll-{found.number}-ballots.csv", "Ballots", "one row per ballot"
+        else:
+            data = votes_csv(found, await self.service.repo.votes(found.id))
+            filename, what, rows = f"poll-{found.number}-votes.csv", "Votes", "one row per vote"
         if len(data) > UPLOAD_LIMIT:  # too big to upload as it is; CSV compresses ~10×
             data, filename = gzip.compress(data), filename + ".gz"
         note = " Voters are not included: the poll is anonymous." if found.anonymous else ""
         await interaction.followup.send(
-            f"Votes of poll #{found.number} (**{escape(shorten(found.question, 100))}**), one row per vote.{note}",
+            f"{what} of poll #{found.number} (**{escape(shorten(found.question, 100))}**), {rows}.{note}",
             file=discord.File(io.BytesIO(data), filename=filename),
             ephemeral=True,
             allowed_mentions=NO_MENTIONS,
@@ -569,9 +626,14 @@ class Polls(commands.Cog):
 
     @poll.command(name="cancel", description="Cancel a scheduled poll or stop a repeating one")
     @app_commands.describe(poll="The scheduled poll's number, or any copy of a repeating poll")
-    @app_commands.autocomplete(poll=_poll_autocomplete)
     async def cancel(self, interaction: discord.Interaction, poll: str) -> None:
         await cancel_poll(self, interaction, poll)
+
+    @cancel.autocomplete("poll")
+    async def _cancel_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await cancel_autocomplete(self, interaction, current)
 
 
 async def setup(bot: QuorumBot) -> None:

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from loopback_discord import LoopbackDiscord  # noqa: E402
+from loopback_discord import LoopbackDiscord, answer_custom_ids  # noqa: E402
 from postgres import RawConnection  # noqa: E402
 from votes_loopback import post_quorum_poll  # noqa: E402
 
@@ -39,7 +39,7 @@ async def test_sigterm_while_votes_arrive_over_the_gateway_keeps_every_confirmed
     try:
         await asyncio.wait_for(server.ready.wait(), 60)
         message = await asyncio.wait_for(post_quorum_poll(server), 60)
-        custom_ids = [c["custom_id"] for row in message["components"] for c in row["components"]]
+        custom_ids = answer_custom_ids(message)
         clicks = {}
         for i, voter in enumerate(VOTERS):
             payload = server.interaction(

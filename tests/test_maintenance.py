@@ -335,7 +335,7 @@ def test_sync_registers_the_commands_now(tmp_path, fake_discord):
     assert path.endswith(f"/applications/{APP_ID}/guilds/4242/commands")
     groups = {c["name"]: {o["name"] for o in c["options"]} for c in body}
     assert groups == {
-        "poll": {"create", "close", "results", "list", "export"},
+        "poll": {"create", "close", "results", "list", "export", "edit", "scheduled", "cancel"},
         "article": {"share", "preview"},
     }
     assert "to server 4242" in result.stdout

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+import discord
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
@@ -84,6 +85,12 @@ MESSAGE_OPERATIONS = {
 MESSAGE_CALLBACK_TYPES = {4, 7}  # CHANNEL_MESSAGE_WITH_SOURCE, UPDATE_MESSAGE
 # Discord's limit on the characters of all a message's embeds together (not expressible in the schema).
 EMBEDS_TOTAL_LIMIT = 6000
+# Components V2 (message flag IS_COMPONENTS_V2): up to 40 components, nested ones counted, and
+# 4,000 characters across the text displays; no content or embeds beside them.
+COMPONENTS_V2_FLAG = 1 << 15
+V2_COMPONENT_LIMIT = 40
+V2_TEXT_LIMIT = 4000
+ACTION_ROW, BUTTON, TEXT_DISPLAY = 1, 2, 10
 
 HTTP_METHODS = {"get", "put", "post", "patch", "delete", "head", "options"}
 
@@ -488,25 +495,40 @@ def check_limits(report: Report) -> None:
         elif mentions.get("users") or mentions.get("roles") or mentions.get("replied_user"):
             report.add(request, f"allowed_mentions lets someone be pinged: {_excerpt(mentions)}")
 
-        rows = body.get("components") or []
-        if len(rows) > MAX_ROWS:
-            report.add(request, f"{len(rows)} action rows; Discord allows {MAX_ROWS}")
+        components = body.get("components") or []
+        v2 = bool((body.get("flags") or 0) & COMPONENTS_V2_FLAG)
+        if v2:
+            # A V2 layout: components in all (nested ones too) and its text displays' text.
+            every = list(_walk(components))
+            if len(every) > V2_COMPONENT_LIMIT:
+                report.add(request, f"{len(every)} components; a V2 message holds {V2_COMPONENT_LIMIT}")
+            text = sum(len(c.get("content") or "") for c in every if c.get("type") == TEXT_DISPLAY)
+            if text > V2_TEXT_LIMIT:
+                report.add(request, f"its text displays hold {text} characters (> {V2_TEXT_LIMIT})")
+            if body.get("content") or body.get("embeds"):
+                report.add(request, "a V2 message carries content or embeds")
+            rows = [c for c in every if c.get("type") == ACTION_ROW]
+        else:
+            rows = components
+            if len(rows) > MAX_ROWS:
+                report.add(request, f"{len(rows)} action rows; Discord allows {MAX_ROWS}")
+            if any(c.get("type") != ACTION_ROW for c in rows):
+                report.add(request, f"a V2 layout without the V2 flag: {_excerpt(rows)}")
         custom_ids: list[str] = []
         for r, row in enumerate(rows):
-            if row.get("type") != 1:
-                report.add(request, f"components[{r}] is not an action row: {_excerpt(row)}")
+            if row.get("type") != ACTION_ROW:
                 continue
             buttons = row.get("components") or []
             if len(buttons) > MAX_BUTTONS_PER_ROW:
-                report.add(request, f"components[{r}] holds {len(buttons)} buttons; at most {MAX_BUTTONS_PER_ROW}")
+                report.add(request, f"action row {r} holds {len(buttons)} buttons; at most {MAX_BUTTONS_PER_ROW}")
             for b, button in enumerate(buttons):
-                where = f"components[{r}].components[{b}]"
+                where = f"action row {r}, button {b}"
                 label = button.get("label") or ""
                 custom_id = button.get("custom_id") or ""
                 if len(label) > LABEL_LIMIT:
-                    report.add(request, f"{where}.label is {len(label)} characters (> {LABEL_LIMIT}): {label!r}")
+                    report.add(request, f"{where}: label is {len(label)} characters (> {LABEL_LIMIT}): {label!r}")
                 if not custom_id or len(custom_id) > CUSTOM_ID_LIMIT:
-                    report.add(request, f"{where}.custom_id {custom_id!r} is empty or over {CUSTOM_ID_LIMIT}")
+                    report.add(request, f"{where}: custom_id {custom_id!r} is empty or over {CUSTOM_ID_LIMIT}")
                 custom_ids.append(custom_id)
         if len(set(custom_ids)) != len(custom_ids):
             report.add(request, f"duplicate custom_ids in one message: {custom_ids}")
@@ -543,8 +565,35 @@ def _said(result: Any) -> str:
     return "\n".join(reply.content for reply in _replies(result))
 
 
+def _walk(components: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Every component of a request body, nested ones (in containers, rows, sections) included."""
+    for component in components:
+        yield component
+        yield from _walk(component.get("components") or [])
+        if isinstance(component.get("accessory"), dict):
+            yield from _walk([component["accessory"]])
+
+
+def _all_buttons(message: Any) -> list[Any]:
+    out: list[Any] = []
+
+    def visit(components: list[Any]) -> None:
+        for component in components:
+            if isinstance(component, discord.Button):
+                out.append(component)
+            visit(getattr(component, "children", []))
+
+    visit(message.components)
+    return out
+
+
 def _buttons(message: Any) -> list[Any]:
-    return [child for row in message.components for child in row.children]
+    """The answer buttons of a poll message (the layout's Results and Close left out)."""
+    return [b for b in _all_buttons(message) if (b.custom_id or "").startswith("quorum:vote:")]
+
+
+def _control(message: Any, name: str) -> Any:
+    return next(b for b in _all_buttons(message) if (b.custom_id or "").startswith(f"quorum:{name}:"))
 
 
 class Lifecycle:
@@ -595,7 +644,8 @@ class Lifecycle:
         )
         assert "Poll #2 is up" in _said(created), created
         second = polls.last_message
-        assert len(second.components) == 5 and len(_buttons(second)) == 25
+        assert second.flags.components_v2 and len(_buttons(second)) == 25
+        assert [b.label for b in _all_buttons(second)[25:]] == ["Results", "Close"]
 
         # Votes; bob moves his vote, carol takes hers back.
         for member, option in ((alice, 0), (bob, 1), (carol, 0), (dave, 3), (bob, 2), (carol, 0)):
@@ -626,6 +676,17 @@ class Lifecycle:
         choices = await alice.autocomplete(general, "poll close", "poll", "")
         expect({c["value"] for c in choices} == {"1", "2"}, f"autocomplete offers both polls (got {choices})")
 
+        # The poll message's own controls: Results for anyone, Close for its managers only.
+        counts = await carol.click(first, custom_id=_control(first, "results").custom_id)
+        expect(
+            counts.response is not None and counts.response.ephemeral and len(counts.response.embeds) == 1,
+            "the Results button shows a member the counts, privately",
+        )
+        hidden = await dave.click(second, custom_id=_control(second, "results").custom_id)
+        expect("stay hidden" in _said(hidden), "the Results button hides the counts of a hide_results poll")
+        refused = await bob.click(first, custom_id=_control(first, "close").custom_id)
+        expect("Only the poll's creator" in _said(refused), "the Close button refuses bob on alice's poll")
+
         refused = await bob.slash(general, "poll close", poll="1")  # not his poll
         expect("Only the poll's creator" in _said(refused), "bob may not close alice's poll")
 
@@ -653,9 +714,11 @@ class Lifecycle:
         how = "by its deadline" if by_deadline else "by its creator"
         history = channel.history()
         final = next(m for m in history if m.id == poll_message.id)
-        self.expect(not final.components, f"the poll closed {how} has its buttons removed")
+        self.expect(not _all_buttons(final), f"the poll closed {how} has its buttons removed")
+        heading = next((c for c in final.components[0].children if isinstance(c, discord.TextDisplay)), None)
         self.expect(
-            final.embeds and "(closed)" in (final.embeds[0].title or ""), f"the poll closed {how} shows it is closed"
+            heading is not None and "(closed)" in heading.content.split("\n")[0],
+            f"the poll closed {how} shows it is closed",
         )
         replies = [m for m in history if m.reference is not None and m.reference.message_id == poll_message.id]
         self.expect(len(replies) == 1, f"the poll closed {how} gets one announcement reply (got {len(replies)})")
@@ -714,6 +777,16 @@ def _row(*labels: str, custom_id: str = "quorum:vote:1:{}") -> dict[str, Any]:
     return {"type": 1, "components": buttons}
 
 
+def _text(content: str) -> dict[str, Any]:
+    return {"type": TEXT_DISPLAY, "content": content}
+
+
+def _v2(*children: dict[str, Any]) -> dict[str, Any]:
+    """A Components V2 message: one container holding `children`."""
+    container = {"type": 17, "accent_color": 0x5865F2, "spoiler": False, "components": list(children)}
+    return {"flags": COMPONENTS_V2_FLAG, "components": [container], "allowed_mentions": {"parse": []}}
+
+
 CHANNEL_MESSAGES = "/channels/1456074443980800006/messages"
 CALLBACK = "/interactions/1456074443980800012/aW50ZXJhY3Rpb24/callback"
 FOLLOWUP = "/webhooks/1456074443980800000/aW50ZXJhY3Rpb24"
@@ -734,6 +807,13 @@ REFUSED = [
           "6 action rows; Discord allows 5"),
     _case("six-buttons", _message(components=[_row(*"abcdef")]),
           "$.components[0].components: ", "is too long", "holds 6 buttons; at most 5"),
+    _case("v2-41-components", _v2(*[_text("x")] * 39, _row("a")),
+          "42 components; a V2 message holds 40"),
+    _case("v2-text-over-4000", _v2(_text("x" * 2000), _text("y" * 2001)),
+          "its text displays hold 4001 characters (> 4000)"),
+    _case("v2-with-content", {**_v2(_text("x")), "content": "hi"}, "a V2 message carries content or embeds"),
+    _case("v2-without-flag", {**_v2(_text("x")), "flags": 0}, "a V2 layout without the V2 flag"),
+    _case("v2-six-buttons", _v2(_text("x"), _row(*"abcdef")), "action row 0 holds 6 buttons; at most 5"),
     _case("no-allowed-mentions", {"content": "@everyone"}, "allowed_mentions must have parse == [], got null"),
     _case("reply-ping", _message(allowed_mentions={"parse": [], "replied_user": True}), "lets someone be pinged"),
     _case("mention-users", _message(allowed_mentions={"parse": ["users"]}), "must have parse == []"),
@@ -795,3 +875,18 @@ def test_the_checker_accepts_what_quorum_sends(openapi):
     check_limits(report)
     assert report.problems == []
     assert report.checked[0].validated and report.checked[0].content_type == "multipart/form-data"
+
+
+def test_the_checker_accepts_a_poll_layout_like_quorums(openapi):
+    """A V2 poll message at its largest: 25 answers in 5 rows, Results and Close, 38 components."""
+    rows = [_row(*["x" * 80] * 5, custom_id=f"quorum:vote:{row}:{{}}") for row in range(5)]
+    controls = _row("Results", "Close", custom_id="quorum:control:{}")
+    body = {
+        **_v2(_text("## 📊 Poll #1\n" + "q" * 1000), _text("a" * 2500), _text("-# Poll #1 · 0 voters"),
+              {"type": 14, "divider": True, "spacing": 1}, *rows, controls),
+        "content": None, "embeds": [], "tts": False,
+    }
+    report = check_requests(openapi, [HttpLogEntry("PATCH", CHANNEL_MESSAGES + "/1", {}, body, None)], {0: Sent([])})
+    check_limits(report)
+    assert report.problems == []
+    assert report.checked[0].validated

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -16,6 +17,8 @@ from pathlib import Path
 
 import pytest
 from conftest import SEED_ANSWERS, SEED_QUESTION
+
+from bot.seed import RANKED_ANSWERS, RANKED_QUESTION, WEEKLY_QUESTION
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -72,6 +75,41 @@ def test_playground_serves_the_seed_poll_without_a_token(playground):
         votes = db.execute("SELECT count(*) FROM votes").fetchone()[0]
     assert question == SEED_QUESTION
     assert votes == 3
+
+
+def _page(url: str) -> dict:
+    """The page's state as the browser first reads it (its capability is the URL's fragment)."""
+    base, capability = url.split("#", 1)
+    request = urllib.request.Request(
+        base.rstrip("/") + "/api/pages", data=b"{}", method="POST",
+        headers={"X-Simcord-Capability": capability, "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+def test_playground_bot_is_quorum_with_news_ranked_and_scheduled_polls(playground):
+    url, database, _ = playground
+    page = _page(url)
+    authors = {m["author"]["name"] for m in page["messages"].values()}
+    assert "Quorum" in authors and "TestBot" not in json.dumps(page)
+    # #news, beside #general: the preview shows one channel, so the welcome names it.
+    named = {name for m in page["messages"].values() for name in (m.get("mention_channel_names") or {}).values()}
+    assert "news" in named
+    with sqlite3.connect(database) as db:
+        polls = db.execute(
+            "SELECT question, ranked, starts_at IS NOT NULL, repeat_every, message_id IS NOT NULL"
+            " FROM polls ORDER BY number"
+        ).fetchall()
+        answers = db.execute(
+            "SELECT count(*) FROM poll_options o JOIN polls p ON p.id = o.poll_id WHERE p.number = 2"
+        ).fetchone()[0]
+    assert [(q, bool(r), bool(s), e, bool(m)) for q, r, s, e, m in polls] == [
+        (SEED_QUESTION, False, False, None, True),
+        (RANKED_QUESTION, True, False, None, True),  # posted, its ballot a click away
+        (WEEKLY_QUESTION, False, True, 7 * 24 * 3600, False),  # posted in an hour, then weekly
+    ]
+    assert answers == len(RANKED_ANSWERS) == 5
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (Debian package `chromium`)")

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 from _common import BotProcess, bot_env  # noqa: E402
-from loopback_discord import Call, LoopbackDiscord, guild_on_shard  # noqa: E402
+from loopback_discord import Call, LoopbackDiscord, answer_custom_ids, guild_on_shard  # noqa: E402
 
 GUILD_A, GUILD_B = guild_on_shard(0, 2), guild_on_shard(1, 2)  # shard 0's, shard 1's
 OPTIONS = ("Yes", "No", "Maybe")
@@ -38,7 +38,7 @@ pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 
 
 def poll_id(message: dict[str, Any]) -> int:
-    return int(message["components"][0]["components"][0]["custom_id"].split(":")[2])
+    return int(answer_custom_ids(message)[0].split(":")[2])
 
 
 class Run:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from ..markdown import drop_dangling_backslash, escape
 from .models import Poll
-from .tally import Tally, bar, plural, winner_line
+from .tally import Tally, bar, plural, quorum_met, quorum_outcome, quorum_progress, winner_line
 
 EMBED_TOTAL = 6000
 DESCRIPTION_LIMIT = 4096
@@ -102,11 +102,22 @@ def _rules_line(poll: Poll) -> str:
 
 
 def _status_line(poll: Poll) -> str:
+    # An edited poll says so: members who voted early may want to look again.
+    edited = f" Edited {timestamp(poll.edited_at)}." if poll.edited_at is not None else ""
     if poll.closed_at is not None:
-        return f"**Closed** {timestamp(poll.closed_at)}."
+        return f"**Closed** {timestamp(poll.closed_at)}.{edited}"
     if poll.closes_at is not None:
-        return f"Closes {timestamp(poll.closes_at)} ({timestamp(poll.closes_at, 'f')})."
-    return "Open until the creator or a moderator closes it."
+        return f"Closes {timestamp(poll.closes_at)} ({timestamp(poll.closes_at, 'f')}).{edited}"
+    return f"Open until the creator or a moderator closes it.{edited}"
+
+
+def _quorum_line(poll: Poll, tally: Tally) -> str:
+    """On the open poll: how far from its quorum it is ("" without one)."""
+    if poll.quorum is None:
+        return ""
+    if quorum_met(poll.quorum, tally.voters):
+        return quorum_outcome(poll.quorum, tally.voters)
+    return quorum_progress(poll.quorum, tally.voters) + "."
 
 
 def _values(tally: Tally, *, show_counts: bool) -> list[list[str]]:
@@ -147,6 +158,17 @@ def _compact_size(names: Sequence[str], candidates: Sequence[Sequence[str]]) -> 
     return sum(len(n) + len(c[-1]) for n, c in zip(names, candidates, strict=True))
 
 
+def _result_line(poll: Poll, tally: Tally, room: int) -> str:
+    """The winner line, after the quorum's outcome when the poll has one: a missed quorum
+    names no winner at all."""
+    if poll.quorum is None:
+        return _fitted_winner(poll.options, tally, room)
+    outcome = quorum_outcome(poll.quorum, tally.voters)
+    if not quorum_met(poll.quorum, tally.voters):
+        return outcome
+    return f"{outcome} {_fitted_winner(poll.options, tally, room - len(outcome) - 1)}"
+
+
 def _fitted_winner(options: Sequence[str], tally: Tally, room: int) -> str:
     """The winner line with full answer text when it fits in `room`, else by answer number."""
     full = winner_line(options, tally)
@@ -171,29 +193,40 @@ def _card(
     footer: str,
     color: int,
     image: str | None = None,
+    budget: int = EMBED_TOTAL,
 ) -> tuple[Card, str]:
-    """Lay out a card within Discord's limits; returns it and the winner line used ("")."""
-    names = [shorten(f"{i + 1}. {escape(option)}", FIELD_NAME_LIMIT) for i, option in enumerate(poll.options)]
-    candidates = _values(tally, show_counts=show_counts)
+    """Lay out a card within Discord's limits and `budget` characters (title, description,
+    fields and footer together); returns it and the winner line used ("").
+
+    Answers removed by /poll edit are left out; the others keep their own numbers."""
+    shown = poll.shown
+    names = [shorten(f"{i + 1}. {escape(poll.options[i])}", FIELD_NAME_LIMIT) for i in shown]
+    every = _values(tally, show_counts=show_counts)
+    candidates = [every[i] for i in shown]
     fixed = "\n".join([head, *tail])
     winner_text = ""
     if winner:
         room = min(
-            EMBED_TOTAL - len(title) - len(fixed) - len(footer) - _compact_size(names, candidates),
+            budget - len(title) - len(fixed) - len(footer) - _compact_size(names, candidates),
             DESCRIPTION_LIMIT - len(fixed),
         ) - 1
-        winner_text = _fitted_winner(poll.options, tally, room)
+        winner_text = _result_line(poll, tally, room)
     description = "\n".join([head, winner_text, *tail] if winner_text else [head, *tail])
-    budget = EMBED_TOTAL - len(title) - len(description) - len(footer)
-    fields = _fit_fields(names, candidates, budget)
+    fields = _fit_fields(names, candidates, budget - len(title) - len(description) - len(footer))
     return Card(title, description, fields, footer, color, image), winner_text
 
 
-def poll_card(poll: Poll, tally: Tally, *, show_counts: bool, creator_name: str | None = None) -> Card:
-    """The poll message itself (also used for `/poll results`)."""
+def poll_card(
+    poll: Poll, tally: Tally, *, show_counts: bool, creator_name: str | None = None, budget: int = EMBED_TOTAL
+) -> Card:
+    """The poll message itself (also used for `/poll results`), within `budget` characters:
+    an embed's total by default; the poll message's layout passes its own."""
+    head = f"**{escape(poll.question)}**\n\n{_rules_line(poll)}\n{_status_line(poll)}"
+    if poll.is_open and poll.quorum is not None:
+        head += "\n" + _quorum_line(poll, tally)
     card, _ = _card(
         title=f"📊 Poll #{poll.number}" + (" (closed)" if not poll.is_open else ""),
-        head=f"**{escape(poll.question)}**\n\n{_rules_line(poll)}\n{_status_line(poll)}",
+        head=head,
         tail=(),
         poll=poll,
         tally=tally,
@@ -201,6 +234,7 @@ def poll_card(poll: Poll, tally: Tally, *, show_counts: bool, creator_name: str 
         winner=not poll.is_open,
         footer=_footer(poll, tally, creator_name),
         color=COLOR_OPEN if poll.is_open else COLOR_CLOSED,
+        budget=budget,
     )
     return card
 
@@ -239,7 +273,7 @@ def announcement(poll: Poll, tally: Tally, *, chart_filename: str | None) -> Ren
     )
     lead = f"📊 Poll #{poll.number} has closed. "
     # Never cut: a cut winner line could leave Quorum's `**` unclosed.
-    content = lead + _fitted_winner(poll.options, tally, MESSAGE_LIMIT - len(lead))
+    content = lead + _result_line(poll, tally, MESSAGE_LIMIT - len(lead))
     return Rendered(content=content, cards=(card,))
 
 
@@ -264,7 +298,7 @@ def voters_card(
         return None
     room = budget - frame
     fields: list[tuple[str, str]] = []
-    with_votes = [i for i in range(len(poll.options)) if voters.get(i)]
+    with_votes = [i for i in poll.shown if voters.get(i)]
     per_field = min(FIELD_VALUE_LIMIT, room // max(1, len(with_votes)) - 64)
     if per_field >= 40:
         for i in with_votes:
@@ -332,3 +366,66 @@ def duration_text(seconds: int) -> str:
         if count:
             parts.append(plural(count, unit))
     return " ".join(parts) or plural(seconds, "second")
+
+
+def repeat_text(seconds: int) -> str:
+    """`86400` → "every 1 day"."""
+    return f"every {duration_text(seconds)}"
+
+
+def scheduled_card(polls: Sequence[Poll], total: int) -> Card:
+    """`/poll scheduled`: the server's polls still to be posted, soonest first (`total` of
+    them in all); within the embed limits however many there are."""
+    if not polls:
+        return Card(
+            title="Scheduled polls",
+            description="Nothing is scheduled in this server. Plan a poll with `/poll create … starts:` "
+            "or `repeat:`.",
+        )
+    lines: list[str] = []
+    length = 0
+    budget = DESCRIPTION_LIMIT - 200  # room for the "…and N more" line
+    for shown, poll in enumerate(polls):
+        assert poll.starts_at is not None
+        repeat = f" · {repeat_text(poll.repeat_every)}" if poll.repeat_every else ""
+        copy = f" (copy {poll.series_copy})" if poll.repeat_every and poll.series_copy else ""
+        line = (
+            f"**#{poll.number}**{copy} {escape(shorten(poll.question, 80))}\n"
+            f"<#{poll.channel_id}> · {timestamp(poll.starts_at, 'F')} ({timestamp(poll.starts_at)}){repeat}"
+            f" · by <@{poll.creator_id}>"
+        )
+        if length + len(line) + 1 > budget:
+            lines.append(f"…and {total - shown:,} more.")
+            break
+        lines.append(line)
+        length += len(line) + 1
+    else:
+        if total > len(polls):
+            lines.append(f"…and {total - len(polls):,} more.")
+    return Card(
+        title="Scheduled polls",
+        description="\n".join(lines),
+        footer="/poll cancel stops one (a repeating poll: its next copy and every later one).",
+    )
+
+
+def cancel_confirmation(named: Poll, cancelled: Poll | None, open_copies: Sequence[Poll]) -> str:
+    """The answer to `/poll cancel`: what will no longer be posted, what stays open."""
+    if named.series_id is None:
+        return f"Poll #{named.number} is cancelled; it will not be posted."
+    if cancelled is not None and cancelled.id == named.id:
+        line = f"Poll #{named.number} is cancelled and its series repeats no more."
+    elif cancelled is not None and cancelled.starts_at is not None:
+        line = (
+            f"Poll #{named.number} repeats no more: its next copy (#{cancelled.number}, due "
+            f"{timestamp(cancelled.starts_at, 'f')}) will not be posted."
+        )
+    else:
+        line = f"Poll #{named.number} repeats no more."
+    shown = open_copies[:5]
+    for copy in shown:
+        until = f" ({timestamp(copy.closes_at)})" if copy.closes_at is not None else ""
+        line += f" Copy #{copy.number} stays open until its deadline{until}."
+    if len(open_copies) > len(shown):
+        line += f" {len(open_copies) - len(shown):,} more copies stay open until their deadlines."
+    return line

@@ -12,7 +12,9 @@ import json
 from typing import Any
 
 from ..db import ConstraintViolation, Database, WriteConnection
+from .ballots import BallotRepository
 from .models import (
+    OptionRemoved,
     Poll,
     PollClosed,
     PollDraft,
@@ -104,50 +106,23 @@ class PollRepository:
         """Store a poll that has no message yet (see `attach_message`). A scheduled one
         (`draft.starts_at`) gets its number now and a 'post' job; its deadline is set when it
         is posted. A repeating one is the first copy of its series."""
-        scheduled = draft.starts_at is not None
-        closes_at = now + draft.duration if draft.duration is not None and not scheduled else None
-
-        def insert(conn: WriteConnection) -> Poll:
-            # Numbers count per server: two processes creating in one server take turns here.
-            conn.lock(guild_id)
-            poll_id = conn.execute(
-                """
-                INSERT INTO polls (guild_id, number, channel_id, creator_id, question, multiple,
-                                   anonymous, hide_results, role_id, max_choices, created_at, closes_at,
-                                   ranked, quorum, duration, remind_before, starts_at, repeat_every,
-                                   series_copy)
-                VALUES (?, (SELECT coalesce(max(number), 0) + 1 FROM polls WHERE guild_id = ?),
-                        ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                RETURNING id
-                """,
-                (
-                    guild_id, guild_id, channel_id, creator_id, draft.question, int(draft.multiple),
-                    int(draft.anonymous), int(draft.hide_results), draft.role_id, draft.max_choices,
-                    now, closes_at, int(draft.ranked), draft.quorum, draft.duration, draft.remind,
-                    draft.starts_at, draft.repeat, 1 if draft.repeat is not None else None,
-                ),
-            ).fetchone()[0]
-            if draft.repeat is not None:
-                conn.execute("UPDATE polls SET series_id = ? WHERE id = ?", (poll_id, poll_id))
-            conn.executemany(
-                "INSERT INTO poll_options (poll_id, position, label) VALUES (?, ?, ?)",
-                [(poll_id, i, label) for i, label in enumerate(draft.options)],
+        return await self.db.write(
+            lambda conn: insert_poll(
+                conn, draft, guild_id=guild_id, channel_id=channel_id, creator_id=creator_id, now=now
             )
-            if scheduled:
-                conn.execute(
-                    "INSERT INTO poll_jobs (poll_id, kind, due_at) VALUES (?, 'post', ?)", (poll_id, draft.starts_at)
-                )
-            # Read back in the same transaction: the poll as stored, number included.
-            return _poll(conn.execute(f"SELECT {self._columns} FROM polls p WHERE p.id = ?", (poll_id,)).fetchone())
-
-        return await self.db.write(insert)
+        )
 
     async def attach_message(self, poll_id: int, message_id: int) -> None:
-        """The poll created now is posted: remember its message, and schedule its reminder."""
+        """The poll created now is posted: remember its message, schedule its reminder and, for
+        a repeating poll, store its next copy."""
+
+        # Imported here: the series module builds on this one's insert.
+        from .schedules import continue_series
 
         def update(conn: WriteConnection) -> None:
             conn.execute("UPDATE polls SET message_id = ? WHERE id = ?", (message_id, poll_id))
             schedule_reminder(conn, poll_id)
+            continue_series(conn, poll_id)  # a repeating poll posted at once: its copy 2
 
         await self.db.write(update)
 
@@ -238,6 +213,8 @@ class PollRepository:
     # ------------------------------------------------------------ counting
 
     async def tally(self, poll: Poll) -> Tally:
+        if poll.ranked:  # first preferences: what a ranked poll shows while open
+            return await BallotRepository(self.db).first_preferences(poll)
         rows = await self.db.fetchall(
             "SELECT option, count(*) FROM votes WHERE poll_id = ? GROUP BY option", (poll.id,)
         )
@@ -252,7 +229,10 @@ class PollRepository:
         return Tally.from_counts(len(poll.options), counts, voters)
 
     async def voters_by_option(self, poll: Poll, *, limit: int = 100) -> dict[int, list[int]]:
-        """Up to `limit` voters per answer, in index order: enough to show, fast on huge polls."""
+        """Up to `limit` voters per answer, in index order: enough to show, fast on huge polls.
+        A ranked poll's members are listed by their first choice."""
+        if poll.ranked:
+            return await BallotRepository(self.db).voters_by_first(poll, limit=limit)
         result: dict[int, list[int]] = {}
         for option in range(len(poll.options)):
             rows = await self.db.fetchall(
@@ -432,6 +412,61 @@ class PollRepository:
         return int(await self.db.fetchval("SELECT count(*) FROM polls WHERE closed_at IS NULL"))
 
 
+def read_poll(conn: WriteConnection, poll_id: int) -> Poll | None:
+    """A poll as stored, read inside a write's transaction."""
+    row = conn.execute(f"SELECT {_COLUMNS}{_OPTIONS[conn.dialect]} FROM polls p WHERE p.id = ?", (poll_id,)).fetchone()
+    return _poll(row) if row else None
+
+
+def insert_poll(
+    conn: WriteConnection,
+    draft: PollDraft,
+    *,
+    guild_id: int,
+    channel_id: int,
+    creator_id: int,
+    now: float,
+    series: tuple[int, int] | None = None,
+) -> Poll:
+    """Store a poll that has no message yet, with the server's next number. A scheduled one
+    (`draft.starts_at`) gets a 'post' job; its deadline is set when it is posted. A repeating
+    one is the first copy of its series, or copy `series` = (series id, copy number)."""
+    scheduled = draft.starts_at is not None
+    closes_at = now + draft.duration if draft.duration is not None and not scheduled else None
+    series_id, series_copy = series if series is not None else (None, 1 if draft.repeat is not None else None)
+    # Numbers count per server: two processes creating in one server take turns here.
+    conn.lock(guild_id)
+    poll_id = conn.execute(
+        """
+        INSERT INTO polls (guild_id, number, channel_id, creator_id, question, multiple,
+                           anonymous, hide_results, role_id, max_choices, created_at, closes_at,
+                           ranked, quorum, duration, remind_before, starts_at, repeat_every,
+                           series_id, series_copy)
+        VALUES (?, (SELECT coalesce(max(number), 0) + 1 FROM polls WHERE guild_id = ?),
+                ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        RETURNING id
+        """,
+        (
+            guild_id, guild_id, channel_id, creator_id, draft.question, int(draft.multiple),
+            int(draft.anonymous), int(draft.hide_results), draft.role_id, draft.max_choices,
+            now, closes_at, int(draft.ranked), draft.quorum, draft.duration, draft.remind,
+            draft.starts_at, draft.repeat, series_id, series_copy,
+        ),
+    ).fetchone()[0]
+    if draft.repeat is not None and series_id is None:
+        conn.execute("UPDATE polls SET series_id = ? WHERE id = ?", (poll_id, poll_id))
+    conn.executemany(
+        "INSERT INTO poll_options (poll_id, position, label) VALUES (?, ?, ?)",
+        [(poll_id, i, label) for i, label in enumerate(draft.options)],
+    )
+    if scheduled:
+        conn.execute("INSERT INTO poll_jobs (poll_id, kind, due_at) VALUES (?, 'post', ?)", (poll_id, draft.starts_at))
+    # Read back in the same transaction: the poll as stored, number included.
+    poll = read_poll(conn, poll_id)
+    assert poll is not None
+    return poll
+
+
 def schedule_reminder(conn: WriteConnection, poll_id: int) -> None:
     """(Re)schedule a posted poll's reminder from its deadline as stored now: none without a
     deadline or a `remind_before`, and one already sent or skipped is never sent again. A
@@ -485,6 +520,8 @@ def _toggle_multiple(conn: WriteConnection, poll: Poll, user_id: int, option: in
 def _refusal(message: str, poll: Poll) -> Exception:
     if "poll_closed" in message:
         return PollClosed()
+    if "option_removed" in message:
+        return OptionRemoved()
     if "max_choices" in message and poll.max_choices is not None:
         return TooManyChoices(poll.max_choices)
     if message == "foreign_key":

@@ -225,6 +225,11 @@ def build_draft(
             "A repeating poll needs a `duration`: each copy closes that long after it appears "
             "(otherwise copies would pile up open)."
         )
+    if repeat_every is not None and seconds is not None and seconds > repeat_every:
+        raise PollInputError(
+            "Each copy of a repeating poll closes before the next one appears: make `duration` "
+            "at most as long as `repeat`."
+        )
     if max_choices is not None:
         if not multiple:
             raise PollInputError(

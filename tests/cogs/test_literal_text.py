@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import discord
 import pytest
 from markdown_oracle import HOSTILE, OPTION_HOSTILE, assert_literal, structure, tokens
-from test_polls import World, buttons, public, reply_text, user_errors
+from test_polls import Card, World, buttons, public, reply_text, text_displays, user_errors
 
 from bot.articles.service import SharedArticle
 from bot.config import Settings
@@ -42,6 +42,17 @@ def _answer(result) -> discord.Message:
     return result.followups[-1] if result.followups else result.response
 
 
+def _assert_answers_literal(message: discord.Message, answers: list[str]) -> None:
+    """The poll message's answers (its second text display: each name in bold on its own
+    line, its count below) show every answer as typed, in order."""
+    shown = text_displays(message)[1]
+    card = Card.of(message)
+    assert len(card.fields) == len(answers)
+    for (name, _), typed in zip(card.fields, answers, strict=True):
+        assert escape(typed) in name
+        assert_literal(shown, "text_display", typed)
+
+
 async def _click_all(world, message, member, count: int) -> list[str]:
     """`member` clicks answers 0…count-1, in batches of 5 (see test_polls.click_in_batches)."""
     replies = []
@@ -59,9 +70,7 @@ async def _click_all(world, message, member, count: int) -> list[str]:
 
 async def test_every_hostile_answer_shows_as_typed_on_every_surface(world):
     message = await world.seed_poll(question="Which one?", options=" | ".join(ANSWERS), multiple=True)
-    card = message.embeds[0]
-    for field, typed in zip(card.fields, ANSWERS, strict=True):
-        assert_literal(field.name, "embed_field_name", typed)
+    _assert_answers_literal(message, ANSWERS)
     assert [b.label for b in buttons(message)] == [a[:80] for a in ANSWERS]  # plain: no backslash
 
     replies = await _click_all(world, message, world.alice, len(ANSWERS))
@@ -70,9 +79,7 @@ async def test_every_hostile_answer_shows_as_typed_on_every_surface(world):
         assert_literal(reply, "message", typed)
     for typed in ANSWERS:  # the last reply lists every answer
         assert_literal(replies[-1], "message", typed)
-    refreshed = public(world.general)[-1].embeds[0]
-    for field, typed in zip(refreshed.fields, ANSWERS, strict=True):
-        assert_literal(field.name, "embed_field_name", typed)
+    _assert_answers_literal(public(world.general)[-1], ANSWERS)
 
     results = await world.mod.slash(world.general, "poll results", poll="1")
     poll_card, voters = results.response.embeds
@@ -90,9 +97,9 @@ async def test_every_hostile_answer_shows_as_typed_on_every_surface(world):
         assert_literal(announcement.content, "message", typed)
         assert_literal(result_card.description, "embed_description", typed)
         assert_literal(field.name, "embed_field_name", typed)
-    final = public(world.general)[0].embeds[0]  # the poll message, closed
+    final = text_displays(public(world.general)[0])[0]  # the poll message, closed: its heading
     for typed in ANSWERS:
-        assert_literal(final.description, "embed_description", typed)
+        assert_literal(final, "text_display", typed)
 
 
 @pytest.mark.parametrize("typed", ANSWERS[:10], ids=list(OPTION_HOSTILE)[:10])
@@ -114,8 +121,8 @@ async def test_single_choice_confirmations_show_the_answer_as_typed(world, typed
 @pytest.mark.parametrize("typed", HOSTILE.values(), ids=HOSTILE.keys())
 async def test_hostile_question_shows_as_typed_on_every_surface(world, typed):
     message = await world.seed_poll(question=typed, options="Yes | No", role=world.mods, duration="1h")
-    description = message.embeds[0].description
-    assert_literal(description, "embed_description", typed)
+    description = text_displays(message)[0]  # the poll message's heading: title, question, rules
+    assert_literal(description, "text_display", typed)
     assert f"<@&{world.mods.id}>" in description and "<t:" in description  # Quorum's own markup
 
     results = await world.mod.slash(world.general, "poll results", poll="1")

@@ -18,8 +18,35 @@ def public(channel) -> list[discord.Message]:
     return [m for m in channel.history() if not m.flags.ephemeral]
 
 
+def _walk(components) -> list:
+    """Every component in order, nested ones included (V2 containers, action rows)."""
+    out = []
+    for component in components:
+        out.append(component)
+        out += _walk(getattr(component, "children", ()))
+    return out
+
+
+CONTROL_PREFIXES = ("quorum:results:", "quorum:close:")
+
+
+def _all_buttons(message: discord.Message) -> list[discord.Button]:
+    return [c for c in _walk(message.components) if isinstance(c, discord.Button)]
+
+
 def buttons(message: discord.Message) -> list[discord.Button]:
-    return [b for row in message.components for b in row.children]
+    """The answer buttons of a poll message (V2 layout or legacy rows), without the controls."""
+    return [b for b in _all_buttons(message) if not (b.custom_id or "").startswith(CONTROL_PREFIXES)]
+
+
+def control_buttons(message: discord.Message) -> list[discord.Button]:
+    """The Results and Close buttons of a poll message."""
+    return [b for b in _all_buttons(message) if (b.custom_id or "").startswith(CONTROL_PREFIXES)]
+
+
+def text_displays(message: discord.Message) -> list[str]:
+    """The text of a V2 message's text displays, in order."""
+    return [c.content for c in _walk(message.components) if isinstance(c, discord.TextDisplay)]
 
 
 def reply_text(result) -> str:
@@ -27,9 +54,41 @@ def reply_text(result) -> str:
     return (result.followups[-1] if result.followups else result.response).content or ""
 
 
+class Card:
+    """A poll message's card read back into its parts, whichever way it is shown: the V2
+    layout (`cogs/_layout.py`: "## title" and the description, the answers as a bold name
+    with its value on the next line, the footer as "-# " small text) or an embed."""
+
+    def __init__(self, title: str, description: str, fields: list[tuple[str, str]], footer: str) -> None:
+        self.title, self.description, self.fields, self.footer = title, description, fields, footer
+
+    @classmethod
+    def of(cls, message: discord.Message) -> Card:
+        if not message.flags.components_v2:
+            embed = message.embeds[0]
+            fields = [(f.name or "", f.value or "") for f in embed.fields]
+            footer = embed.footer.text or "" if embed.footer else ""
+            return cls(embed.title or "", embed.description or "", fields, footer)
+        head, answers, *rest = text_displays(message)
+        assert head.startswith("## "), head
+        title, _, description = head[3:].partition("\n")
+        fields: list[tuple[str, str]] = []
+        for line in answers.split("\n"):
+            if line.startswith("**") and line.endswith("**"):
+                fields.append((line[2:-2], ""))
+            else:
+                name, value = fields[-1]
+                fields[-1] = (name, f"{value}\n{line}" if value else line)
+        footer = rest[0] if rest else ""
+        assert not footer or footer.startswith("-# "), footer
+        return cls(title, description, fields, footer[3:])
+
+
 def card_text(message: discord.Message) -> str:
     """All the text a poll message shows (title, description, answers, counts, footer), however
     it is laid out: other test modules read poll messages through this."""
+    if message.flags.components_v2:
+        return "\n".join(text_displays(message))
     parts: list[str] = []
     for card in message.embeds:
         parts += [card.title or "", card.description or ""]
@@ -39,8 +98,15 @@ def card_text(message: discord.Message) -> str:
     return "\n".join(p for p in parts if p)
 
 
+def is_poll_message(message: discord.Message) -> bool:
+    if message.flags.components_v2:
+        texts = text_displays(message)
+        return bool(texts) and texts[0].startswith("## 📊 Poll")
+    return bool(message.embeds and message.embeds[0].title and message.embeds[0].title.startswith("📊 Poll"))
+
+
 def poll_messages(channel) -> list[discord.Message]:
-    return [m for m in public(channel) if m.embeds and m.embeds[0].title and m.embeds[0].title.startswith("📊 Poll")]
+    return [m for m in public(channel) if is_poll_message(m)]
 
 
 class World:
@@ -100,9 +166,9 @@ async def test_seed_poll_is_posted_with_full_answers_and_shortened_buttons(world
     assert result.ephemeral
     assert "Poll #1 is up" in (result.response.content or "")
     message = public(world.general)[-1]
-    card = message.embeds[0]
+    card = Card.of(message)
     assert SEED_QUESTION in card.description
-    assert [f.name for f in card.fields] == [f"{i}. {a}" for i, a in enumerate(SEED_ANSWERS, start=1)]
+    assert [name for name, _ in card.fields] == [f"{i}. {a}" for i, a in enumerate(SEED_ANSWERS, start=1)]
     labels = [b.label for b in buttons(message)]
     assert len(labels) == 4
     assert all(len(label) <= 80 for label in labels)
@@ -118,14 +184,17 @@ async def test_poll_can_be_posted_in_another_channel(world):
     assert not poll_messages(world.general)
 
 
-async def test_twenty_five_answers_make_five_rows_of_five(world):
+async def test_twenty_five_answers_make_five_rows_of_five_and_a_row_of_controls(world):
     answers = " | ".join(f"{i:02d} " + "x" * 197 for i in range(25))
     message = await world.seed_poll(options=answers, question="Q" * 300)
-    assert len(message.components) == 5
-    assert all(len(row.children) == 5 for row in message.components)
-    embed = message.embeds[0]
-    assert len(embed) <= 6000
-    assert all(len(f.name) <= 256 for f in embed.fields)
+    rows = [c for c in _walk(message.components) if isinstance(c, discord.ActionRow)]
+    assert [len(row.children) for row in rows] == [5, 5, 5, 5, 5, 2]
+    assert [b.custom_id for b in buttons(message)] == [f"quorum:vote:1:{i}" for i in range(25)]
+    assert [b.label for b in control_buttons(message)] == ["Results", "Close"]
+    assert len(_walk(message.components)) <= 40  # Discord's limit for a V2 message
+    assert sum(len(text) for text in text_displays(message)) <= 4000
+    card = Card.of(message)
+    assert len(card.fields) == 25 and all(len(name) <= 256 for name, _ in card.fields)
 
 
 @pytest.mark.parametrize(
@@ -233,10 +302,10 @@ async def test_seed_poll_with_150_members_voting_changing_and_removing(world):
     tally = await world.tally()
     assert list(tally.counts) == expected
     assert tally.voters == 132
-    card = public(world.general)[-1].embeds[0]
-    assert card.footer.text.startswith("Poll #1 · 132 voters")
-    for field, count in zip(card.fields, expected, strict=True):
-        assert f"{count} vote" in field.value
+    card = Card.of(public(world.general)[-1])
+    assert card.footer.startswith("Poll #1 · 132 voters")
+    for (_, value), count in zip(card.fields, expected, strict=True):
+        assert f"{count} vote" in value
 
 
 async def test_message_edits_are_debounced_not_one_per_click(world):
@@ -249,7 +318,7 @@ async def test_message_edits_are_debounced_not_one_per_click(world):
     await world.env.advance_time(6)
     edits = _edits(world.env) - edits_before
     assert 1 <= edits <= 2
-    assert "10 voters" in public(world.general)[-1].embeds[0].footer.text
+    assert "10 voters" in Card.of(public(world.general)[-1]).footer
 
 
 def _edits(env) -> int:
@@ -295,9 +364,9 @@ async def test_hidden_results_show_voters_but_no_counts_until_closed(world):
     for member in world.members(3):
         await member.click(message, custom_id="quorum:vote:1:0")
     await world.env.advance_time(6)
-    card = public(world.general)[-1].embeds[0]
-    assert "3 voters" in card.footer.text
-    assert all("vote" not in f.value for f in card.fields)
+    card = Card.of(public(world.general)[-1])
+    assert "3 voters" in card.footer
+    assert len(card.fields) == 4 and all("vote" not in value for _, value in card.fields)
     member_view = await world.alice.slash(world.general, "poll results", poll="1")
     assert "hidden" in member_view.response.content
     assert all("vote" not in f.value for f in member_view.response.embeds[0].fields)
@@ -405,7 +474,8 @@ async def test_close_announces_the_result_once_and_removes_the_buttons(world):
     assert len(messages) == 2
     poll_message, announcement = messages
     assert buttons(poll_message) == []
-    assert "(closed)" in poll_message.embeds[0].title
+    assert control_buttons(poll_message) == []
+    assert "(closed)" in Card.of(poll_message).title
     assert announcement.reference is not None and announcement.reference.message_id == poll_message.id
     card = announcement.embeds[0]
     text = card.description + "".join(f.name + f.value for f in card.fields)
@@ -581,7 +651,7 @@ async def test_poll_text_can_never_ping_anyone(world):
     await world.mod.slash(world.general, "poll close", poll="1")
     # Message bodies: plain sends and edits, and the `data` of interaction callbacks.
     bodies = [r.json.get("data", r.json) for r in world.env.http_requests if isinstance(r.json, dict)]
-    bodies = [b for b in bodies if isinstance(b, dict) and {"content", "embeds"} & b.keys()]
+    bodies = [b for b in bodies if isinstance(b, dict) and {"content", "embeds", "components"} & b.keys()]
     assert len(bodies) >= 5
     for body in bodies:
         allowed = body.get("allowed_mentions")

@@ -353,3 +353,10 @@ def test_unparseable_duration_is_echoed_literally():
     with pytest.raises(PollInputError) as caught:
         parse_duration("**soon** <@1>")
     assert "“\\*\\*soon\\*\\* \\<@1>”" in str(caught.value)
+
+
+def test_a_repeating_poll_closes_each_copy_before_the_next_appears():
+    with pytest.raises(PollInputError, match="at most as long as `repeat`"):
+        build_draft(question="Standup?", options="Yes | No", duration="2d", repeat="1d")
+    draft = build_draft(question="Standup?", options="Yes | No", duration="1d", repeat="1d")
+    assert (draft.duration, draft.repeat) == (86_400, 86_400)

@@ -40,7 +40,18 @@ def backend(request) -> str:
 
 @pytest.fixture
 def database_url(backend) -> Iterator[str | None]:
-    """The PostgreSQL URL (a fresh schema) for this test, or None on SQLite."""
+    """The PostgreSQL URL for this test (a schema of its own, migrated and empty), or None on
+    SQLite."""
+    if backend == "sqlite":
+        yield None
+        return
+    with postgres.migrated_schema() as url:
+        yield url
+
+
+@pytest.fixture
+def empty_database_url(backend) -> Iterator[str | None]:
+    """As `database_url`, with nothing in the schema at all: for tests of migrating itself."""
     if backend == "sqlite":
         yield None
         return

@@ -35,6 +35,13 @@ from bot.maintenance import application_id_from_token, backup, invite_url
 from bot.polls.models import PollDraft
 from bot.polls.repository import PollRepository
 
+
+@pytest.fixture
+def database_url(empty_database_url):
+    """These tests look at what migrating does (or check and copy an empty database): each
+    gets a schema with nothing in it, not the suite's migrated ones."""
+    return empty_database_url
+
 ROOT = Path(__file__).resolve().parents[1]
 WRITER = ROOT / "tests" / "process" / "vote_writer.py"
 APP_ID = 123456789012345678

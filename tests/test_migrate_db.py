@@ -32,6 +32,13 @@ from bot.migrate_db import TABLES, MigrationError, migrate_database
 from bot.polls.models import PollClosed, PollDraft
 from bot.polls.repository import PollRepository
 
+
+@pytest.fixture
+def database_url(empty_database_url):
+    """These tests look at what migrating does (or check and copy an empty database): each
+    gets a schema with nothing in it, not the suite's migrated ones."""
+    return empty_database_url
+
 pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 
 GUILD, OTHER_GUILD = 1_100_000_000_000_000_001, 1_100_000_000_000_000_002  # snowflake-sized

@@ -12,6 +12,13 @@ import pytest
 from bot.db import StorageUnavailable, load_migrations
 from bot.db_postgres import PostgresDatabase, connection_url, translate, with_query
 
+
+@pytest.fixture
+def database_url(empty_database_url):
+    """These tests look at what migrating does (or check and copy an empty database): each
+    gets a schema with nothing in it, not the suite's migrated ones."""
+    return empty_database_url
+
 on_postgresql = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 
 

@@ -30,8 +30,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def playground(tmp_path):
+@pytest.fixture(scope="module")
+def playground(tmp_path_factory):
+    """One playground for the module's tests, which only read it: starting one takes ~12 s."""
+    tmp_path = tmp_path_factory.mktemp("playground")
     database = tmp_path / "playground.sqlite3"
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "run.py"), "playground", "--no-browser", "--port", str(free_port()),

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from enum import Enum
 
 from ..db import Database, WriteConnection
+from .repository import SKIP_LOCKED
 
 JOB_LEASE = 120.0
 # After this many failed attempts a job is given up, with the reason kept.
 MAX_ATTEMPTS = 5
-_SKIP_LOCKED = {"sqlite": "", "postgresql": " FOR UPDATE SKIP LOCKED"}
 
 
 class JobKind(Enum):
@@ -51,7 +51,7 @@ def _job(row: object) -> Job:
 class JobRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._skip_locked = _SKIP_LOCKED[db.dialect]
+        self._skip_locked = SKIP_LOCKED[db.dialect]
 
     async def get(self, poll_id: int, kind: JobKind) -> Job | None:
         row = await self.db.fetchone(

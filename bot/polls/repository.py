@@ -46,7 +46,7 @@ _OPTIONS = {
 }
 # Claiming rows: PostgreSQL passes over rows another process holds instead of waiting for
 # them; SQLite has one writer at a time, so there is nothing to skip.
-_SKIP_LOCKED = {"sqlite": "", "postgresql": " FOR UPDATE SKIP LOCKED"}
+SKIP_LOCKED = {"sqlite": "", "postgresql": " FOR UPDATE SKIP LOCKED"}
 # SQLite's LIKE ignores case (ASCII); PostgreSQL's does not, its ILIKE does (all of Unicode).
 _LIKE = {"sqlite": "LIKE", "postgresql": "ILIKE"}
 # How long a process owns an announcement it claimed before another may take it over.
@@ -94,7 +94,7 @@ class PollRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._columns = _COLUMNS + _OPTIONS[db.dialect]
-        self._skip_locked = _SKIP_LOCKED[db.dialect]
+        self._skip_locked = SKIP_LOCKED[db.dialect]
         self._like = _LIKE[db.dialect]
         self._greatest = {"sqlite": "max", "postgresql": "greatest"}[db.dialect]
 
@@ -166,8 +166,7 @@ class PollRepository:
 
     async def search(self, guild_id: int, text: str, limit: int = 25) -> list[Poll]:
         """Polls of a server for autocomplete: open ones first, then newest first."""
-        text = text.strip().lstrip("#")
-        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        pattern, text = search_terms(text)
         rows = await self.db.fetchall(
             f"SELECT {self._columns} FROM polls p WHERE p.guild_id = ? AND p.message_id IS NOT NULL "
             f"AND (p.question {self._like} ? ESCAPE '\\' OR CAST(p.number AS TEXT) = ?) "
@@ -465,6 +464,13 @@ def insert_poll(
     poll = read_poll(conn, poll_id)
     assert poll is not None
     return poll
+
+
+def search_terms(text: str) -> tuple[str, str]:
+    """What autocomplete typed, as a LIKE pattern for the question (escaped with `\\`) and the
+    text a poll number must equal ("#3" and "3" alike)."""
+    text = text.strip().lstrip("#")
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%", text
 
 
 def schedule_reminder(conn: WriteConnection, poll_id: int) -> None:

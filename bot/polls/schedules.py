@@ -19,7 +19,7 @@ from enum import Enum
 
 from ..db import Database, WriteConnection
 from .models import Poll, PollDraft
-from .repository import _COLUMNS, _LIKE, _OPTIONS, _poll, insert_poll, read_poll, schedule_reminder
+from .repository import _COLUMNS, _LIKE, _OPTIONS, _poll, insert_poll, read_poll, schedule_reminder, search_terms
 from .schedule import Posting, plan_posting
 
 CANCELLED_OUTCOME = "skipped: cancelled"
@@ -232,8 +232,7 @@ class ScheduleRepository:
 
     async def search_scheduled(self, guild_id: int, text: str, *, limit: int = 25) -> list[Poll]:
         """For autocomplete: polls still to be posted whose question or number matches."""
-        text = text.strip().lstrip("#")
-        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        pattern, text = search_terms(text)
         rows = await self.db.fetchall(
             f"SELECT {self._columns}{self._SCHEDULED}"
             f" AND (p.question {self._like} ? ESCAPE '\\' OR CAST(p.number AS TEXT) = ?)"

@@ -42,6 +42,8 @@ SETTING_NAMES = (
     "ALLOW_PRIVATE_URLS",
     "ARTICLE_CACHE_HOURS",
     "ARTICLE_WORKERS",
+    "FEED_INTERVAL_SECONDS",
+    "FEED_MAX_POSTS",
     "SUMMARY_API_URL",
     "SUMMARY_API_KEY",
     "SUMMARY_MODEL",
@@ -120,6 +122,8 @@ class Settings:
     database_url: str | None = field(default=None, repr=False)  # may hold a password
     shard_count: int | None = None
     shard_ids: tuple[int, ...] | None = None
+    feed_interval_seconds: int = 600
+    feed_max_posts: int = 5
 
     @classmethod
     def from_env(
@@ -234,6 +238,25 @@ class Settings:
             else:
                 problems.append(f"ARTICLE_WORKERS={raw_workers} is not a number of worker processes (1 to 16).")
 
+        feed_interval_seconds = 600
+        raw_interval = get("FEED_INTERVAL_SECONDS")
+        if raw_interval is not None:
+            # At least 10 s: sites block readers that poll faster, and a check cycle needs time.
+            if re.fullmatch(r"[0-9]{1,7}", raw_interval) and 10 <= int(raw_interval) <= 7 * 86400:
+                feed_interval_seconds = int(raw_interval)
+            else:
+                problems.append(
+                    f"FEED_INTERVAL_SECONDS={raw_interval} is not a number of seconds between checks (10 to 604800)."
+                )
+
+        feed_max_posts = 5
+        raw_posts = get("FEED_MAX_POSTS")
+        if raw_posts is not None:
+            if re.fullmatch(r"[0-9]{1,3}", raw_posts) and 1 <= int(raw_posts) <= 50:
+                feed_max_posts = int(raw_posts)
+            else:
+                problems.append(f"FEED_MAX_POSTS={raw_posts} is not a number of posts per feed per check (1 to 50).")
+
         summary_api_url = get("SUMMARY_API_URL")
         summary_model = get("SUMMARY_MODEL")
         if summary_api_url is not None and not re.match(r"^https?://", summary_api_url):
@@ -260,6 +283,8 @@ class Settings:
             database_url=database_url,
             shard_count=shard_count,
             shard_ids=shard_ids,
+            feed_interval_seconds=feed_interval_seconds,
+            feed_max_posts=feed_max_posts,
         )
 
     @property

@@ -26,6 +26,12 @@ class TestClock:
         return self.env.now().timestamp() + self.offset
 
 
+def pytest_sessionfinish(session) -> None:
+    """Drop the pooled PostgreSQL schemas here too: an xdist worker may end without running
+    atexit handlers."""
+    postgres._drop_pool()
+
+
 # For the tests of what only SQLite has (its file, its pragmas, its full disk).
 sqlite_only = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 

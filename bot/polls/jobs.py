@@ -85,15 +85,16 @@ class JobRepository:
             mine_params = (count, *ids)
 
         def update(conn: WriteConnection) -> list[Job]:
+            # The picked rows in a CTE of their own (see repository.SKIP_LOCKED).
             rows = conn.execute(
-                "UPDATE poll_jobs SET claim_until = ?, claimed_by = ?, attempts = attempts + 1"
-                " WHERE done_at IS NULL AND due_at <= ? AND (claim_until IS NULL OR claim_until <= ?)"
-                " AND (poll_id, kind) IN ("
+                "WITH picked AS MATERIALIZED ("
                 "  SELECT poll_id, kind FROM poll_jobs WHERE done_at IS NULL AND due_at <= ?"
                 f"  AND (claim_until IS NULL OR claim_until <= ?){mine}"
                 f"  ORDER BY due_at LIMIT ?{self._skip_locked}"
-                f") RETURNING {_JOB_COLUMNS}",
-                (now + JOB_LEASE, owner, now, now, now, now, *mine_params, limit),
+                ") UPDATE poll_jobs SET claim_until = ?, claimed_by = ?, attempts = attempts + 1"
+                " WHERE done_at IS NULL AND due_at <= ? AND (claim_until IS NULL OR claim_until <= ?)"
+                f" AND (poll_id, kind) IN (SELECT poll_id, kind FROM picked) RETURNING {_JOB_COLUMNS}",
+                (now, now, *mine_params, limit, now + JOB_LEASE, owner, now, now),
             ).fetchall()
             return sorted((_job(tuple(r)) for r in rows), key=lambda j: (j.due_at, j.poll_id))
 

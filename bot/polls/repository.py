@@ -47,6 +47,9 @@ _OPTIONS = {
 # Claiming rows: PostgreSQL passes over rows another process holds instead of waiting for
 # them; SQLite has one writer at a time, so there is nothing to skip.
 SKIP_LOCKED = {"sqlite": "", "postgresql": " FOR UPDATE SKIP LOCKED"}
+# Claims pick their rows in a CTE of their own: as `UPDATE … WHERE id IN (SELECT … LIMIT n FOR
+# UPDATE SKIP LOCKED)`, PostgreSQL may run the subquery again for rows it updates and claim
+# more than n (claim_due with LIMIT 2 took 5 of 5 due jobs).
 # SQLite's LIKE ignores case (ASCII); PostgreSQL's does not, its ILIKE does (all of Unicode).
 _LIKE = {"sqlite": "LIKE", "postgresql": "ILIKE"}
 # How long a process owns an announcement it claimed before another may take it over.
@@ -306,11 +309,12 @@ class PollRepository:
 
         def update(conn: WriteConnection) -> list[int]:
             rows = conn.execute(
-                "UPDATE polls SET closed_at = ?, closed_by = NULL WHERE closed_at IS NULL AND id IN ("
+                "WITH picked AS MATERIALIZED ("
                 " SELECT id FROM polls WHERE closed_at IS NULL AND closes_at IS NOT NULL"
                 f" AND message_id IS NOT NULL AND closes_at <= ? ORDER BY closes_at LIMIT ?{self._skip_locked}"
-                ") RETURNING id",
-                (now, now, limit),
+                ") UPDATE polls SET closed_at = ?, closed_by = NULL WHERE closed_at IS NULL"
+                " AND id IN (SELECT id FROM picked) RETURNING id",
+                (now, limit, now),
             ).fetchall()
             return [r[0] for r in rows]
 
@@ -322,14 +326,14 @@ class PollRepository:
 
         def update(conn: WriteConnection) -> list[int]:
             rows = conn.execute(
-                "UPDATE polls SET announce_claim_until = ?, announce_claimed_by = ?"
-                " WHERE announced_at IS NULL AND (announce_claim_until IS NULL OR announce_claim_until <= ?)"
-                " AND id IN ("
+                "WITH picked AS MATERIALIZED ("
                 "  SELECT id FROM polls WHERE closed_at IS NOT NULL AND announced_at IS NULL"
                 "  AND (announce_claim_until IS NULL OR announce_claim_until <= ?)"
                 f"  ORDER BY closed_at LIMIT ?{self._skip_locked}"
-                ") RETURNING id",
-                (now + ANNOUNCE_LEASE, owner, now, now, limit),
+                ") UPDATE polls SET announce_claim_until = ?, announce_claimed_by = ?"
+                " WHERE announced_at IS NULL AND (announce_claim_until IS NULL OR announce_claim_until <= ?)"
+                " AND id IN (SELECT id FROM picked) RETURNING id",
+                (now, limit, now + ANNOUNCE_LEASE, owner, now),
             ).fetchall()
             return sorted(r[0] for r in rows)
 

@@ -72,3 +72,24 @@ async def test_sending_may_start_only_while_the_claim_is_still_ours(db):
     assert await jobs.mark_started(taken, owner="b/1", now=NOW + JOB_LEASE + 1)
     await jobs.finish(taken, outcome="sent", now=NOW + JOB_LEASE + 2, message_id=7)
     assert await jobs.claim_due(owner="a/1", now=NOW + 10 * JOB_LEASE, limit=10) == []
+
+
+async def test_a_claim_takes_no_more_than_its_limit(db):
+    """On PostgreSQL, `UPDATE … WHERE … IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)` took
+    every due row, not n; the claims pick their rows in a materialised CTE."""
+    jobs, polls = JobRepository(db), PollRepository(db)
+    for _ in range(5):
+        await scheduled(db, SHARD_0)
+    first = await jobs.claim_due(owner="a/1", now=NOW, limit=2)
+    rest = await jobs.claim_due(owner="b/1", now=NOW, limit=10)
+    assert len(first) == 2 and len(rest) == 3
+    assert not {j.poll_id for j in first} & {j.poll_id for j in rest}
+    # Closing and announcing are claimed the same way.
+    for _ in range(5):
+        poll_id = await reminded(db, SHARD_0)  # posted, closing an hour after NOW - 3000
+        assert poll_id
+    assert len(await polls.close_due(NOW + 3600, limit=2)) == 2
+    assert len(await polls.close_due(NOW + 3600, limit=10)) == 3
+    announced = await polls.claim_announcements(owner="a/1", now=NOW + 3600, limit=2)
+    assert len(announced) == 2
+    assert len(await polls.claim_announcements(owner="b/1", now=NOW + 3600, limit=10)) == 3

@@ -24,6 +24,10 @@ What is refused, and how:
 - Bodies above `max_bytes` (counted while streaming, whatever Content-Length says), slow or
   silent servers (connect / read / total time limits), and anything but HTML or XHTML.
 
+`fetch` is that machinery with the reading of the final response left to its caller:
+`fetch_page` reads an HTML page; the feed fetcher (bot/feeds/fetch.py) reads feeds, 304s and
+Retry-After with the same checks and limits.
+
 Proxy settings from the environment are ignored (`trust_env=False`): a proxy would do its own
 DNS lookup and undo the address check.
 """
@@ -32,13 +36,16 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import contextlib
 import functools
 import ipaddress
 import re
 import socket
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http import HTTPStatus
+from typing import TypeVar
 
 import aiohttp
 from aiohttp import http_exceptions
@@ -394,6 +401,11 @@ def _describe(mime: str) -> str:
     return "a file that is not HTML"
 
 
+# For the feed fetcher, which reads content types and names refused ones the same way.
+parse_content_type = _parse_content_type
+describe_type = _describe
+
+
 def _looks_like_html(body: bytes) -> bool:
     start = body[:_SNIFF_BYTES].lower()
     return b"<html" in start or b"<!doctype html" in start
@@ -477,14 +489,19 @@ def _status_error(status: int) -> FetchError:
 
 # --- fetching ----------------------------------------------------------------------------------
 
+T = TypeVar("T")
+# Reads the final (non-redirect) response, whatever its status; `fetch_page` and the feed
+# fetcher each bring their own (what they accept, what a 304 or a 429 means to them).
+Reader = Callable[[aiohttp.ClientResponse], Awaitable[T]]
+# A per-host turn around each hop's request (the feed fetcher's HostLimiter.slot), or None.
+HopSlot = Callable[[str], contextlib.AbstractAsyncContextManager[object]]
 
-async def _read_page(response: aiohttp.ClientResponse, max_bytes: int) -> Page:
-    mime, charset = _parse_content_type(response.headers.get("Content-Type"))
-    if mime and mime not in HTML_TYPES:
-        raise FetchError(f"That link is not an article page (it is {_describe(mime)}). Share a link to a web page.")
+
+async def read_body(response: aiohttp.ClientResponse, max_bytes: int, too_large: Callable[[], Exception]) -> bytes:
+    """The response's body, at most `max_bytes`, else `too_large()` is raised."""
     declared = response.content_length
     if declared is not None and declared > max_bytes:
-        raise _too_large(max_bytes)
+        raise too_large()
     body = bytearray()
     while True:
         # Counted on the decompressed stream, whatever Content-Length said; stop one byte past.
@@ -494,7 +511,15 @@ async def _read_page(response: aiohttp.ClientResponse, max_bytes: int) -> Page:
         body += chunk
         if len(body) > max_bytes:
             response.close()  # drop the connection instead of draining the rest
-            raise _too_large(max_bytes)
+            raise too_large()
+    return bytes(body)
+
+
+async def _read_page(response: aiohttp.ClientResponse, max_bytes: int) -> Page:
+    mime, charset = _parse_content_type(response.headers.get("Content-Type"))
+    if mime and mime not in HTML_TYPES:
+        raise FetchError(f"That link is not an article page (it is {_describe(mime)}). Share a link to a web page.")
+    body = await read_body(response, max_bytes, functools.partial(_too_large, max_bytes))
     if not mime:
         if not _looks_like_html(body):
             raise FetchError(
@@ -502,23 +527,41 @@ async def _read_page(response: aiohttp.ClientResponse, max_bytes: int) -> Page:
                 "Share a link to a web page."
             )
         mime = "text/html"
-    return Page(url=str(response.url), body=bytes(body), charset=charset, content_type=mime)
+    return Page(url=str(response.url), body=body, charset=charset, content_type=mime)
+
+
+@contextlib.asynccontextmanager
+async def _turn(hop_slot: HopSlot | None, host: str, budget: asyncio.Timeout) -> AsyncIterator[None]:
+    """The host's turn for one hop. Waiting for it is not the site's slowness, so the clock of
+    `budget` (the whole fetch's time limit) stops while waiting."""
+    if hop_slot is None:
+        yield
+        return
+    loop = asyncio.get_running_loop()
+    deadline = budget.when()
+    left = None if deadline is None else deadline - loop.time()
+    budget.reschedule(None)
+    async with hop_slot(_host_key(host)):
+        budget.reschedule(None if left is None else loop.time() + left)
+        yield
 
 
 async def _follow(
     session: aiohttp.ClientSession,
     resolver: _PinnedResolver,
     url: URL,
+    read: Reader[T],
     *,
     allow_private: bool,
-    max_bytes: int,
     max_redirects: int,
-) -> Page:
+    hop_slot: HopSlot | None,
+    budget: asyncio.Timeout,
+) -> T:
     for hop in range(max_redirects + 1):
         host = url.raw_host
         assert host is not None and url.port is not None  # _parse_url guarantees both
         resolver.pin(host, await _checked_addresses(host, url.port, allow_private))
-        async with session.get(url, allow_redirects=False) as response:
+        async with _turn(hop_slot, host, budget), session.get(url, allow_redirects=False) as response:
             if response.status in REDIRECT_STATUSES:
                 location = response.headers.get("Location")
                 if not location:
@@ -536,10 +579,69 @@ async def _follow(
                     ) from None
                 url = _parse_url(target, redirected=True)
                 continue
-            if not 200 <= response.status < 300:
-                raise _status_error(response.status)
-            return await _read_page(response, max_bytes)
+            return await read(response)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def fetch(
+    url: str,
+    read: Reader[T],
+    *,
+    accept: str,
+    headers: Mapping[str, str] | None = None,
+    hop_slot: HopSlot | None = None,
+    noun: str = "page",
+    allow_private: bool = False,
+    connect_timeout: float = 5.0,
+    read_timeout: float = 10.0,
+    total_timeout: float = 20.0,
+    max_redirects: int = 5,
+    user_agent: str = DEFAULT_USER_AGENT,
+) -> T:
+    """What `read` makes of the final response for `url`, after checking every hop (the
+    module's docstring says how); FetchError says what went wrong on the way.
+
+    `headers` are added to the request (conditional GET); `hop_slot(host)` is entered around
+    each hop's request, its wait not counted in `total_timeout`; `noun` names what is fetched
+    in the time-out messages. `read` runs within the time limits and may raise its own errors.
+    """
+    start = _parse_url(url)
+    resolver = _PinnedResolver()
+    timeout = aiohttp.ClientTimeout(total=total_timeout, sock_connect=connect_timeout, sock_read=read_timeout)
+    request_headers = {"User-Agent": user_agent, "Accept": accept, **(headers or {})}
+    try:
+        # The outer limit also covers DNS lookups and every redirect hop together.
+        async with asyncio.timeout(total_timeout) as budget:
+            connector = aiohttp.TCPConnector(resolver=resolver, use_dns_cache=False, ssl=True, limit=4)
+            async with aiohttp.ClientSession(
+                connector=connector, timeout=timeout, headers=request_headers, trust_env=False
+            ) as session:
+                return await _follow(
+                    session,
+                    resolver,
+                    start,
+                    read,
+                    allow_private=allow_private,
+                    max_redirects=max_redirects,
+                    hop_slot=hop_slot,
+                    budget=budget,
+                )
+    except aiohttp.ConnectionTimeoutError:
+        raise FetchError(
+            f"Fetching the {noun} timed out: the site did not accept a connection within {connect_timeout:g} s. "
+            "Try again later."
+        ) from None
+    except aiohttp.SocketTimeoutError:
+        raise FetchError(
+            f"Fetching the {noun} timed out: the site stopped answering for {read_timeout:g} s. Try again later."
+        ) from None
+    except TimeoutError:
+        raise FetchError(
+            f"Fetching the {noun} timed out: it took longer than {total_timeout:g} s. Try again later."
+        ) from None
+    # HttpProcessingError: aiohttp's pure-Python parser can let one escape unwrapped mid-body.
+    except (aiohttp.ClientError, http_exceptions.HttpProcessingError) as exc:
+        raise _client_error(exc, _display_host(start)) from None
 
 
 async def fetch_page(
@@ -558,38 +660,20 @@ async def fetch_page(
     `allow_private=True` (setting ALLOW_PRIVATE_URLS) skips the address check: dangerous, it lets
     anyone who can share a link make the bot fetch intranet and cloud-metadata addresses.
     """
-    start = _parse_url(url)
-    resolver = _PinnedResolver()
-    timeout = aiohttp.ClientTimeout(total=total_timeout, sock_connect=connect_timeout, sock_read=read_timeout)
-    headers = {"User-Agent": user_agent, "Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1"}
-    try:
-        # The outer limit also covers DNS lookups and every redirect hop together.
-        async with asyncio.timeout(total_timeout):
-            connector = aiohttp.TCPConnector(resolver=resolver, use_dns_cache=False, ssl=True, limit=4)
-            async with aiohttp.ClientSession(
-                connector=connector, timeout=timeout, headers=headers, trust_env=False
-            ) as session:
-                return await _follow(
-                    session,
-                    resolver,
-                    start,
-                    allow_private=allow_private,
-                    max_bytes=max_bytes,
-                    max_redirects=max_redirects,
-                )
-    except aiohttp.ConnectionTimeoutError:
-        raise FetchError(
-            f"Fetching the page timed out: the site did not accept a connection within {connect_timeout:g} s. "
-            "Try again later."
-        ) from None
-    except aiohttp.SocketTimeoutError:
-        raise FetchError(
-            f"Fetching the page timed out: the site stopped answering for {read_timeout:g} s. Try again later."
-        ) from None
-    except TimeoutError:
-        raise FetchError(
-            f"Fetching the page timed out: it took longer than {total_timeout:g} s. Try again later."
-        ) from None
-    # HttpProcessingError: aiohttp's pure-Python parser can let one escape unwrapped mid-body.
-    except (aiohttp.ClientError, http_exceptions.HttpProcessingError) as exc:
-        raise _client_error(exc, _display_host(start)) from None
+
+    async def read(response: aiohttp.ClientResponse) -> Page:
+        if not 200 <= response.status < 300:
+            raise _status_error(response.status)
+        return await _read_page(response, max_bytes)
+
+    return await fetch(
+        url,
+        read,
+        accept="text/html,application/xhtml+xml;q=0.9,*/*;q=0.1",
+        allow_private=allow_private,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        total_timeout=total_timeout,
+        max_redirects=max_redirects,
+        user_agent=user_agent,
+    )

@@ -15,6 +15,10 @@ the first job, not with the bot, and then stay, so only the first share pays the
 Protocol, over each worker's stdin and stdout: frames of a 4-byte big-endian length and a
 body. A request is a JSON header frame followed by a frame of the page's raw bytes; the
 answer is one JSON frame. Run as `python -m bot.articles.worker`.
+
+A job is an article (the default) or, with `"kind": "feed"` in its header, a feed to parse
+(bot/feeds/parse.py): the same process, time limit, kill and memory cap. Feeds get a pool of
+their own (`ArticleWorkers(1)`), so their parsing never waits behind members' articles.
 """
 
 from __future__ import annotations
@@ -27,8 +31,9 @@ import os
 import struct
 import sys
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 from .models import Article, ExtractError
 
@@ -39,6 +44,9 @@ log = logging.getLogger(__name__)
 MEMORY_LIMIT = 1024 * 1024 * 1024
 NICENESS = 10  # below the bot, which must answer clicks within 3 s
 MAX_REPLY_BYTES = 1_000_000  # the article's start, its metadata and 3-5 sentences fit easily
+# 500 items of capped fields (title 300 and summary 2,000 characters, up to 4 bytes each in
+# UTF-8; link 2,048 ASCII; key 512 characters) stay under 7 MB.
+MAX_FEED_REPLY_BYTES = 8_000_000
 _LENGTH = struct.Struct(">I")
 
 
@@ -125,6 +133,7 @@ def serve(memory_limit: int | None = MEMORY_LIMIT, parent: int | None = None) ->
     _limit_self(memory_limit)
     import trafilatura  # noqa: F401  (imported before "ready", so the first job is not slower)
 
+    from ..feeds import parse  # noqa: F401  (feedparser)
     from . import summarize  # noqa: F401  (numpy too: an import that fails the cap fails here, not in a job)
 
     _write_frame(stdout, {"ready": True, "pid": os.getpid()})
@@ -135,7 +144,12 @@ def serve(memory_limit: int | None = MEMORY_LIMIT, parent: int | None = None) ->
             return 0
         job = json.loads(header)
         try:
-            reply = process_page(body, job.get("charset"), job["url"])
+            if job.get("kind") == "feed":
+                from ..feeds.parse import process_feed
+
+                reply = process_feed(body, job)
+            else:
+                reply = process_page(body, job.get("charset"), job["url"])
         except MemoryError:
             reply = {"ok": False, "kind": "memory"}
         except Exception as error:  # a bug, or an extractor failing on pathological markup
@@ -159,7 +173,7 @@ class _Worker:
     def pid(self) -> int:
         return self.process.pid
 
-    async def request(self, header: dict[str, Any], body: bytes) -> dict[str, Any]:
+    async def request(self, header: dict[str, Any], body: bytes, wording: _Wording) -> dict[str, Any]:
         stdin, stdout = self.process.stdin, self.process.stdout
         assert stdin is not None and stdout is not None
         data = json.dumps(header).encode("utf-8")
@@ -167,15 +181,16 @@ class _Worker:
         stdin.write(body)
         await stdin.drain()
         self.answered = False
-        return await self.reply()
+        return await self.reply(wording)
 
-    async def reply(self) -> dict[str, Any]:
+    async def reply(self, wording: _Wording | None = None) -> dict[str, Any]:
+        wording = wording or _ARTICLE
         stdout = self.process.stdout
         assert stdout is not None
         (size,) = _LENGTH.unpack(await stdout.readexactly(_LENGTH.size))
         self.answered = True
-        if size > MAX_REPLY_BYTES:
-            raise ArticleJobError("That page could not be summarised (its result was too large).", page_caused=True)
+        if size > wording.max_reply:
+            raise ArticleJobError(wording.too_large, page_caused=True)
         result = json.loads(await stdout.readexactly(size))
         if not isinstance(result, dict):
             raise ValueError("the worker's reply is not an object")
@@ -209,6 +224,31 @@ class ArticleWorkers:
         ExtractError: the page holds no article. ArticleJobError: it took too long or too much
         memory (the worker is killed and replaced), or the worker failed.
         """
+        header = {"url": url, "charset": charset}
+        return await self._run(header, body, url, timeout=timeout, wording=_ARTICLE, outcome=self._outcome)
+
+    async def parse_feed(
+        self, body: bytes, *, url: str, content_type: str, charset: str | None, discover: bool, timeout: float
+    ) -> dict[str, Any]:
+        """The feed job's reply (bot/feeds/parse.py `process_feed` makes it, `read_reply` reads
+        it), within `timeout` seconds of the worker's time or not at all.
+
+        ArticleJobError: the feed took too long or too much memory (the worker is killed and
+        replaced), or the worker failed; its message speaks of the feed.
+        """
+        header = {"kind": "feed", "url": url, "content_type": content_type, "charset": charset, "discover": discover}
+        return await self._run(header, body, url, timeout=timeout, wording=_FEED, outcome=self._feed_outcome)
+
+    async def _run(
+        self,
+        header: dict[str, Any],
+        body: bytes,
+        url: str,
+        *,
+        timeout: float,
+        wording: _Wording,
+        outcome: Callable[[_Worker, dict[str, Any], str], R],
+    ) -> R:
         if self._closed:
             raise ArticleJobError(_STOPPING)
         async with self._slots:
@@ -217,14 +257,10 @@ class ArticleWorkers:
                 try:
                     # The limit counts the worker's own time only, not the wait or its start.
                     async with asyncio.timeout(timeout):
-                        reply = await worker.request({"url": url, "charset": charset}, body)
+                        reply = await worker.request(header, body, wording)
                 except TimeoutError:
                     self._discard(worker)
-                    raise ArticleJobError(
-                        f"Summarising that page took longer than {timeout:g} s, so I stopped. "
-                        "It is probably not a normal article page; share another link.",
-                        page_caused=True,
-                    ) from None
+                    raise ArticleJobError(wording.too_slow.format(timeout=timeout), page_caused=True) from None
                 except (asyncio.IncompleteReadError, ConnectionError, ValueError) as error:
                     self._discard(worker)
                     if self._closed:
@@ -236,11 +272,11 @@ class ArticleWorkers:
                         log.warning("article worker %s was gone (%r); retrying on a new one", worker.pid, error)
                         continue
                     log.warning("article worker failed on %s: %r", url, error)
-                    raise ArticleJobError(_CRASHED) from None
+                    raise ArticleJobError(wording.crashed) from None
                 except BaseException:  # cancelled mid-job, a bad reply: the pipe is mid-frame
                     self._discard(worker)
                     raise
-                return self._outcome(worker, reply, url)
+                return outcome(worker, reply, url)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _worker(self) -> _Worker:
@@ -289,11 +325,19 @@ class ArticleWorkers:
             raise ExtractError(str(reply.get("message")))
         self._discard(worker)  # after a MemoryError or an unexpected error, start afresh
         if kind == "memory":
-            raise ArticleJobError(
-                "That page needs more memory than I allow for one article; share a lighter page.", page_caused=True
-            )
+            raise ArticleJobError(_ARTICLE.memory, page_caused=True)
         log.error("article worker could not process %s: %s", url, reply.get("message"))
         raise ArticleJobError(_CRASHED)
+
+    def _feed_outcome(self, worker: _Worker, reply: dict[str, Any], url: str) -> dict[str, Any]:
+        if reply.get("ok") or reply.get("kind") == "feed":  # parsed, or what the feed is not
+            self._release(worker)
+            return reply
+        self._discard(worker)
+        if reply.get("kind") == "memory":
+            raise ArticleJobError(_FEED.memory, page_caused=True)
+        log.error("article worker could not parse the feed %s: %s", url, reply.get("message"))
+        raise ArticleJobError(_FEED.crashed)
 
     async def _start(self) -> _Worker:
         process = await asyncio.create_subprocess_exec(
@@ -376,6 +420,35 @@ class ArticleWorkers:
 
 _CRASHED = "Something went wrong while summarising that page; try again later or share another link."
 _STOPPING = "Quorum is restarting; try sharing the link again in a minute."
+R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class _Wording:
+    """What a kind of job's failures are called, and how large its reply may be."""
+
+    too_slow: str  # .format(timeout=…)
+    too_large: str
+    memory: str
+    crashed: str
+    max_reply: int
+
+
+_ARTICLE = _Wording(
+    too_slow="Summarising that page took longer than {timeout:g} s, so I stopped. "
+    "It is probably not a normal article page; share another link.",
+    too_large="That page could not be summarised (its result was too large).",
+    memory="That page needs more memory than I allow for one article; share a lighter page.",
+    crashed=_CRASHED,
+    max_reply=MAX_REPLY_BYTES,
+)
+_FEED = _Wording(
+    too_slow="Reading the feed took longer than {timeout:g} s, so I stopped; it is too large or malformed.",
+    too_large="The feed could not be read (what it holds was too large).",
+    memory="Reading the feed needs more memory than I allow for one feed.",
+    crashed="Something went wrong while reading the feed; I'll try again later.",
+    max_reply=MAX_FEED_REPLY_BYTES,
+)
 # A worker that has not said "ready" by then is not going to (its imports take ~0.3 s).
 START_SECONDS = 30.0
 # The worker runs `-m bot.articles.worker`, so it needs the folder holding `bot/` as its cwd

@@ -30,7 +30,7 @@ from .maintenance_postgres import Unreachable, connect_read_only, scrub, why_unr
 # Parents before children, so every foreign key holds as rows arrive.
 TABLES = (
     "polls", "poll_options", "votes", "ballots", "poll_jobs", "poll_edits",
-    "meta", "articles", "article_urls", "article_failures",
+    "meta", "articles", "article_urls", "article_failures", "feeds", "feed_items",
 )
 BATCH = 10_000  # rows read from SQLite at a time: memory stays flat however big the database
 # Statements that read the same on both engines: votes per answer, and members who voted.
@@ -38,6 +38,8 @@ _OPTION_COUNTS = "SELECT poll_id, option, count(*) FROM votes GROUP BY poll_id, 
 _VOTERS = "SELECT poll_id, count(DISTINCT user_id) FROM votes GROUP BY poll_id"
 # Ranked polls: how many ballots hold each ranking, per poll.
 _RANKINGS = "SELECT poll_id, ranking, count(*) FROM ballots GROUP BY poll_id, ranking"
+# Feeds: how many items each has in each state (a 'posted' lost in the copy would post again).
+_FEED_STATES = "SELECT feed_id, state, count(*) FROM feed_items GROUP BY feed_id, state"
 
 Tally = tuple[tuple[tuple[int, int], ...], int]  # ((option, votes), ...), voters
 
@@ -187,8 +189,8 @@ def _copy(src: Any, dst: psycopg.Connection[Any], report: MigrationReport) -> No
             _copy_table(src, dst, table, columns)
         dst.execute("ALTER TABLE votes ENABLE TRIGGER votes_rules")
         dst.execute("ALTER TABLE ballots ENABLE TRIGGER ballots_rules")
-        # Ids were copied explicitly: the next poll the bot creates must get a new one.
-        for table in ("polls", "poll_edits"):
+        # Ids were copied explicitly: the next poll (edit, feed, item) the bot stores must get a new one.
+        for table in ("polls", "poll_edits", "feeds", "feed_items"):
             dst.execute(sql.SQL(
                 "SELECT setval(pg_get_serial_sequence({}, 'id'), coalesce(max(id), 0) + 1, false) FROM {}"
             ).format(sql.Literal(table), sql.Identifier(table)))
@@ -233,6 +235,11 @@ def _verify(src: Any, dst: psycopg.Connection[Any], report: MigrationReport) -> 
     ]
     wrong += [poll for poll in ranked_wrong if poll not in wrong]
     report.tallies = len(polls) - len(wrong)
+    ours, theirs = (_feed_states(conn.execute(_FEED_STATES)) for conn in (src, dst))
+    differences += [
+        f"feed id {feed}: items by state {ours.get(feed, {})} in the source, {theirs.get(feed, {})} in the target"
+        for feed in sorted(f for f in set(ours) | set(theirs) if ours.get(f) != theirs.get(f))[:20]
+    ]
     return differences
 
 
@@ -247,6 +254,13 @@ def _rankings(rows: Iterable[Any]) -> dict[int, dict[str, int]]:
     out: dict[int, dict[str, int]] = {}
     for poll, ranking, count in rows:
         out.setdefault(int(poll), {})[str(ranking)] = int(count)
+    return out
+
+
+def _feed_states(rows: Iterable[Any]) -> dict[int, dict[str, int]]:
+    out: dict[int, dict[str, int]] = {}
+    for feed, state, count in rows:
+        out.setdefault(int(feed), {})[str(state)] = int(count)
     return out
 
 

@@ -28,6 +28,8 @@ from bot.articles.repository import ArticleCache
 from bot.db import load_migrations
 from bot.db_postgres import PostgresDatabase
 from bot.db_sqlite import SqliteDatabase
+from bot.feeds.models import FeedItem
+from bot.feeds.repository import FeedRepository, NewFeed
 from bot.migrate_db import TABLES, MigrationError, migrate_database
 from bot.polls.models import PollClosed, PollDraft
 from bot.polls.repository import PollRepository
@@ -48,6 +50,7 @@ KEYS = {
     "polls": "id", "poll_options": "poll_id, position", "votes": "poll_id, user_id, slot", "meta": "key",
     "articles": "canonical_url", "article_urls": "url", "article_failures": "url",
     "ballots": "poll_id, user_id", "poll_jobs": "poll_id, kind", "poll_edits": "id",
+    "feeds": "id", "feed_items": "id",
 }
 
 
@@ -111,6 +114,16 @@ async def build_with_quorum(path: Path) -> None:
                         {"title": "Ünïcode\tand \\ slashes", "text": "line\nline"}, max_age=86_400, now=now)
         await cache.put_failure(["https://bad.example/1", "https://bad.example/2"], "No article on this page.",
                                 max_age=600, now=now)
+        # A followed feed: its baseline item ('seen') and one found by a check ('pending').
+        feeds = FeedRepository(db)
+        feed = (await feeds.create(
+            NewFeed(GUILD, 5, "https://news.example/feed", "https://news.example/", "Ünïcode\tnews", 7, '"e\\tag"',
+                    None, now), [FeedItem("guid\t1", "Old", None, None, None)], now=now, max_feeds=50)).feed
+        await feeds.claim_checks(owner="shard-0", now=now, lease=300, limit=1)
+        await feeds.record_loaded(feed.id, owner="shard-0", now=now, next_check_at=now + 600, etag=None,
+                                  last_modified=None, title="", max_posts=5, items=[
+                                      FeedItem("guid\t2", "New\\one", "https://news.example/2", "line\nline", None),
+                                      FeedItem("guid\t1", "Old", None, None, None)])
 
 
 def build(path: Path) -> Path:
@@ -188,6 +201,14 @@ async def test_the_bot_reads_the_migrated_data_and_goes_on_from_it(tmp_path, dat
 
         with pytest.raises(Exception, match="poll_closed"):
             await db.write(ballot)
+
+        feeds = FeedRepository(db)  # the feed goes on: its pending item, a new feed's fresh ids
+        [feed] = await feeds.list(GUILD)
+        assert [(i.item.key, i.state) for i in await feeds.items(feed.id)] == [
+            ("guid\t1", "seen"), ("guid\t2", "pending")]
+        added = (await feeds.create(NewFeed(GUILD, 5, "https://other.example/feed", None, "", 7, None, None, 0.0),
+                                    [FeedItem("x", None, None, None, None)], now=time.time(), max_feeds=50)).feed
+        assert added.id > feed.id and added.number == 2
 
 
 async def test_100000_votes_are_copied_and_verified(tmp_path, database_url, record_property):

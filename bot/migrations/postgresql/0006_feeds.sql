@@ -61,3 +61,5 @@ CREATE TABLE feed_items (
 );
 
 CREATE INDEX feed_items_pending ON feed_items (feed_id, seq) WHERE state = 'pending';
+-- A feed's items in order: the next seq to give, and forgetting the oldest done ones.
+CREATE INDEX feed_items_order ON feed_items (feed_id, seq);

@@ -30,7 +30,7 @@ from .tree import NO_MENTIONS, QuorumTree
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.polls", "cogs.articles")
+EXTENSIONS = ("cogs.polls", "cogs.articles", "cogs.feeds")
 
 # What Quorum needs in a channel it posts polls to; the invite link asks for exactly these.
 REQUIRED_PERMISSIONS = discord.Permissions(
@@ -74,6 +74,7 @@ class QuorumBot(commands.AutoShardedBot):
         self.clock = clock
         self._db: Database | None = None
         self._article_workers: ArticleWorkers | None = None
+        self._feed_workers: ArticleWorkers | None = None
         self._polls: PollService | None = None
         self.synced_commands = False
         self.sync_on_start = sync_on_start
@@ -108,6 +109,14 @@ class QuorumBot(commands.AutoShardedBot):
         if self._article_workers is None:
             self._article_workers = ArticleWorkers(self.settings.article_workers)
         return self._article_workers
+
+    @property
+    def feed_workers(self) -> ArticleWorkers:
+        """The feeds' own worker process (parsing feeds, summarising their items' pages), apart
+        from the article workers: a burst of new items never makes a member's share wait."""
+        if self._feed_workers is None:
+            self._feed_workers = ArticleWorkers(1)
+        return self._feed_workers
 
     @property
     def polls(self) -> PollService:
@@ -165,10 +174,13 @@ class QuorumBot(commands.AutoShardedBot):
         await self.close()
 
     async def close_resources(self) -> None:
-        """Stop the article workers, finish queued writes and close the database connections
+        """Stop the article and feed workers, finish queued writes and close the database connections
         (their threads keep a process alive). Safe to call twice."""
         if self._article_workers is not None:
             workers, self._article_workers = self._article_workers, None
+            await workers.close()
+        if self._feed_workers is not None:
+            workers, self._feed_workers = self._feed_workers, None
             await workers.close()
         if self._db is not None:
             db, self._db = self._db, None

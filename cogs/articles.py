@@ -32,10 +32,13 @@ COLOR = 0x3BA55D
 DESCRIBED_NOTE = "*No article on this page. This is how the page describes itself:*\n\n"
 
 
-def article_embed(article: SharedArticle, *, shared_by: str) -> discord.Embed:
+def article_embed(article: SharedArticle, *, shared_by: str | None = None, origin: str | None = None) -> discord.Embed:
     """The page's text shown as the page has it: escaped where Discord renders markdown (title,
     description, field values), as it is in the author name and footer (plain text there).
-    Limits keep the whole embed under Discord's 6,000 characters."""
+    Limits keep the whole embed under Discord's 6,000 characters.
+
+    The footer starts with where the post comes from: `origin` (a feed's "From …"), else
+    "Shared by `shared_by`"."""
     described = article.summary_by == DESCRIBED
     summary = shorten(escape(article.summary), 4096 - len(DESCRIBED_NOTE))
     embed = discord.Embed(
@@ -59,7 +62,7 @@ def article_embed(article: SharedArticle, *, shared_by: str) -> discord.Embed:
         how = DESCRIBED
     else:
         how = "extractive summary" if article.summary_by == "extractive" else f"summary by {article.summary_by}"
-    embed.set_footer(text=shorten(f"Shared by {shared_by} · {how}", 2048))
+    embed.set_footer(text=shorten(f"{origin or f'Shared by {shared_by}'} · {how}", 2048))
     return embed
 
 

@@ -344,6 +344,7 @@ def test_sync_registers_the_commands_now(tmp_path, fake_discord):
     assert groups == {
         "poll": {"create", "close", "results", "list", "export", "edit", "scheduled", "cancel"},
         "article": {"share", "preview"},
+        "feed": {"add", "list", "remove", "pause", "resume"},
     }
     assert "to server 4242" in result.stdout
 

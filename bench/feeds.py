@@ -1,0 +1,308 @@
+"""One full check cycle of 1,000 feeds, and what it does to votes cast meanwhile.
+
+    python bench/feeds.py [--feeds 1000] [--hosts 50] [--backend sqlite|postgresql] [--vote-rate 200]
+
+The feeds are served by a process of their own (so serving them costs this process nothing),
+spread over `--hosts` loopback addresses (127.0.1.1, 127.0.1.2, …: Quorum allows two requests
+per host at once, so one host for all would measure that limit, not the cycle). Each feed is
+an RSS 2.0 document of 20 items (~9 KB). By feed number modulo 20:
+
+* 0–9   unchanged: answers 304 to the ETag it gave (the common case of a feed checked often);
+* 10–15 new: 200 with 2 new items since the last check (and a new ETag);
+* 16–17 slow: 200, unchanged, after 2 s (no ETag: parsed every time);
+* 18    failing: 500 (after it was added);
+* 19    limited: 429 with Retry-After: 3600 (after it was added).
+
+Quorum's own code does the work, in this process: `FeedService` over the real database
+(`--backend`), the real loader (`bot.feeds.fetch.load_feed`: SSRF checks, conditional GET,
+per-host limit) and one feed-parsing worker process, as the bot runs them. The feeds are
+added with `FeedService.add` (which records every item present as seen), the server moves on
+one generation, the clock moves past the interval, and the cycle is `check_due` until no feed
+is due; then the released items are claimed for posting (the posting itself is Discord's
+side, measured by bench/votes_articles.py for article work).
+
+Votes: while the cycle runs, and for as long again after it (quiet), one vote every
+1/`--vote-rate` s goes through `PollService.vote` on the same database and event loop; their
+latencies (from the moment each was due, so a stalled event loop counts) are compared.
+
+Printed: wall time of the cycle, CPU of this process and of the worker, peak RSS of both,
+requests the server saw by answer, items found, vote p50/p99/max quiet and during.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import machine_lines, percentile
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+ITEMS = 20
+KINDS = ["unchanged"] * 10 + ["new"] * 6 + ["slow"] * 2 + ["failing", "limited"]
+SLOW_SECONDS = 2.0
+
+
+def host_of(index: int, hosts: int) -> str:
+    n = index % hosts
+    return f"127.0.{1 + n // 250}.{1 + n % 250}"
+
+
+def rss(feed: int, generation: int) -> bytes:
+    newest = 2 * generation + ITEMS
+    entries = "".join(
+        f"<item><title>Story {n} of feed {feed}</title><link>https://example.org/{feed}/{n}</link>"
+        f"<guid>feed-{feed}-story-{n}</guid><pubDate>Tue, 01 Dec 2026 {n % 24:02d}:00:00 GMT</pubDate>"
+        f"<description>{'Something happened, and here is what it means. ' * 6}</description></item>"
+        for n in range(newest, newest - ITEMS, -1)
+    )
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>Feed {feed}</title>'
+        f"<link>https://example.org/{feed}</link><description>Bench feed</description>{entries}</channel></rss>"
+    ).encode()
+
+
+def serve(feeds: int, hosts: int) -> None:
+    """The feed server's own process (`--serve`): prints its port, serves until killed."""
+    from aiohttp import web
+
+    state = {"generation": 0}
+    seen: dict[str, int] = {}
+
+    async def feed(request: web.Request) -> web.StreamResponse:
+        index = int(request.match_info["n"])
+        kind = KINDS[index % len(KINDS)]
+        generation = state["generation"] if kind == "new" else 0
+        if kind in ("failing", "limited") and state["generation"] == 0:
+            kind = "unchanged"  # healthy when added, failing at the check
+        answer = kind
+        if kind == "failing":
+            response: web.StreamResponse = web.Response(status=500, text="broken")
+        elif kind == "limited":
+            response = web.Response(status=429, headers={"Retry-After": "3600"})
+        else:
+            if kind == "slow":
+                await asyncio.sleep(SLOW_SECONDS)
+            etag = f'"{index}-{generation}"' if kind != "slow" else None
+            if etag is not None and request.headers.get("If-None-Match") == etag:
+                response, answer = web.Response(status=304, headers={"ETag": etag}), "304"
+            else:
+                headers = {"ETag": etag} if etag else {}
+                response = web.Response(body=rss(index, generation), headers=headers,
+                                        content_type="application/rss+xml")
+                answer = "200"
+        seen[answer] = seen.get(answer, 0) + 1
+        return response
+
+    async def control(request: web.Request) -> web.Response:
+        if request.match_info["op"] == "next":
+            state["generation"] += 1
+        elif request.match_info["op"] == "reset":
+            seen.clear()
+        return web.json_response({"generation": state["generation"], "answers": seen})
+
+    async def main() -> None:
+        app = web.Application()
+        app.router.add_get("/f/{n}.xml", feed)
+        app.router.add_post("/_/{op}", control)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        port = 0
+        for n in range(min(hosts, feeds)):
+            site = web.TCPSite(runner, host_of(n, hosts), port)
+            await site.start()
+            port = port or site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        print(port, flush=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+def cpu_of(pid: int) -> float:
+    """User + system CPU seconds of a live process (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def votes_while(service, poll_id: int, rate: float, until: asyncio.Event, first_voter: int) -> list[float]:
+    """Cast votes at `rate` per second until `until` is set; each one's latency from when it was
+    due, so time the event loop was blocked counts."""
+    latencies: list[float] = []
+    pending: set[asyncio.Task] = set()
+    start = time.perf_counter()
+    n = 0
+
+    async def one(voter: int, due: float) -> None:
+        await service.vote(poll_id, voter % 4, user_id=voter, role_ids=[])
+        latencies.append(time.perf_counter() - due)
+
+    while not until.is_set():
+        due = start + n / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        task = asyncio.create_task(one(first_voter + n, due))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+        n += 1
+    if pending:
+        await asyncio.gather(*pending)
+    return latencies
+
+
+async def bench(args: argparse.Namespace) -> None:
+    from aiohttp import ClientSession
+
+    from bot.articles.worker import ArticleWorkers
+    from bot.config import Settings
+    from bot.db import open_database
+    from bot.feeds.fetch import HostLimiter, load_feed
+    from bot.feeds.repository import FeedRepository
+    from bot.feeds.service import FeedService
+    from bot.polls.repository import PollRepository
+    from bot.polls.service import PollService
+    from bot.polls.validation import build_draft
+
+    server = subprocess.Popen([sys.executable, __file__, "--serve", "--feeds", str(args.feeds),
+                               "--hosts", str(args.hosts)], stdout=subprocess.PIPE, text=True)
+    assert server.stdout is not None
+    port = int(server.stdout.readline())
+    control = f"http://{host_of(0, args.hosts)}:{port}/_"
+    tmp = Path(tempfile.mkdtemp(prefix="quorum-feeds-"))
+    now = [time.time()]
+    workers = ArticleWorkers(1)
+    try:
+        settings = Settings(token=None, database_path=tmp / "quorum.sqlite3", database_url=args.database_url)
+        db = await open_database(settings)
+        hosts = HostLimiter(2)
+
+        async def loader(url: str, *, etag, last_modified, discover):
+            return await load_feed(url, workers=workers, hosts=hosts, etag=etag, last_modified=last_modified,
+                                   allow_private=True, discover=discover)
+
+        service = FeedService(FeedRepository(db), lambda: now[0], loader, interval=600, max_posts=5)
+        polls = PollService(PollRepository(db), lambda: now[0])
+        draft = build_draft(question="Which one?", options="A | B | C | D")
+        poll = await polls.create(draft, guild_id=1, channel_id=2, creator_id=3)
+        await polls.repo.attach_message(poll.id, 4)  # posted: votes are taken
+
+        print(*machine_lines(tmp), sep="\n")
+        print(f"backend : {db.dialect}; {args.feeds} feeds on {min(args.hosts, args.feeds)} hosts; "
+              f"votes at {args.vote_rate:g}/s")
+
+        # Adding: every feed answers 200 the first time (nothing is known of it yet).
+        started = time.perf_counter()
+        adds = asyncio.Semaphore(16)
+        failed_adds = 0
+
+        async def add(n: int) -> None:
+            nonlocal failed_adds
+            async with adds:
+                try:
+                    await service.add(guild_id=1000 + n // 50, channel_id=5000 + n,
+                                      url=f"http://{host_of(n, args.hosts)}:{port}/f/{n}.xml", added_by=7)
+                except Exception as error:
+                    failed_adds += 1
+                    print(f"add {n} failed: {error}")
+
+        await asyncio.gather(*(add(n) for n in range(args.feeds)))
+        print(f"added   : {args.feeds - failed_adds} feeds in {time.perf_counter() - started:.1f} s "
+              f"({failed_adds} failed)")
+
+        async with ClientSession() as http:
+            await http.post(f"{control}/next")
+            await http.post(f"{control}/reset")
+        now[0] += 700  # past the interval and its jitter: every feed is due
+
+        # Quiet votes first, for as long as the cycle will take (measured once below: use an
+        # estimate from the slow feeds, then the real length on a second quiet run).
+        stop = asyncio.Event()
+        voting = asyncio.create_task(votes_while(polls, poll.id, args.vote_rate, stop, 10_000_000))
+        wall0, cpu0, worker_cpu0 = time.perf_counter(), sum(os.times()[:2]), cpu_of(workers.pids[0])
+        checked = new_items = requests = rounds = 0
+        while True:
+            report = await service.check_due(owner="bench/1", limit=100)
+            if not report.claimed:
+                break
+            rounds += 1
+            checked += report.checked
+            new_items += report.new_items
+            requests += report.requests
+        wall = time.perf_counter() - wall0
+        cpu = sum(os.times()[:2]) - cpu0
+        worker_pid = workers.pids[0] if workers.pids else None
+        worker_cpu = cpu_of(worker_pid) - worker_cpu0 if worker_pid else float("nan")
+        stop.set()
+        during = await voting
+        posts = await service.claim_posts(owner="bench/1", limit=100_000)
+
+        stop = asyncio.Event()
+        quiet_task = asyncio.create_task(votes_while(polls, poll.id, args.vote_rate, stop, 20_000_000))
+        await asyncio.sleep(wall)
+        stop.set()
+        quiet = await quiet_task
+
+        async with ClientSession() as http:
+            answers = (await (await http.post(f"{control}/stats")).json())["answers"]
+        print(f"cycle   : {wall:.2f} s wall, {rounds} claims of up to 100; CPU {cpu:.2f} s in the bot process, "
+              f"{worker_cpu:.2f} s in the parsing worker")
+        print(f"peak RSS: bot {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB, "
+              f"worker {peak_rss_mib(worker_pid) if worker_pid else float('nan'):.0f} MiB")
+        print(f"feeds   : {checked} checked, {requests} loads; server answers {json.dumps(answers, sort_keys=True)}")
+        print(f"items   : {new_items} new, {len(posts)} released for posting (FEED_MAX_POSTS=5 per feed)")
+        for label, figures in (("quiet", quiet), ("cycle", during)):
+            print(f"votes {label:5}: {len(figures)} votes, p50 {percentile(figures, 50) * 1000:.1f} ms, "
+                  f"p99 {percentile(figures, 99) * 1000:.1f} ms, max {max(figures) * 1000:.1f} ms")
+        print(f"p99 ratio (cycle / quiet): {percentile(during, 99) / percentile(quiet, 99):.2f}")
+        await db.close()
+    finally:
+        await workers.close()
+        server.kill()
+        server.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--feeds", type=int, default=1000)
+    parser.add_argument("--hosts", type=int, default=50)
+    parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--database-url", default=None, help="PostgreSQL URL (default: postgresql:///quorum_bench)")
+    parser.add_argument("--vote-rate", type=float, default=200.0)
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.feeds, args.hosts)
+        return
+    if args.backend == "postgresql":
+        args.database_url = args.database_url or "postgresql:///quorum_bench"
+        import psycopg
+
+        with psycopg.connect(args.database_url, autocommit=True) as conn:
+            conn.execute("DROP SCHEMA IF EXISTS feeds_bench CASCADE")
+            conn.execute("CREATE SCHEMA feeds_bench")
+        from bot.db_postgres import with_query
+
+        args.database_url = with_query(args.database_url, options="-csearch_path=feeds_bench")
+    else:
+        args.database_url = None
+    asyncio.run(bench(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -9,7 +9,6 @@ hide what follows (bidi overrides, line breaks).
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Sequence
 from urllib.parse import urlsplit
@@ -61,13 +60,13 @@ def _host(url: str) -> str:
         return one_line(url, 100)
 
 
-def origin(feed: Feed) -> str:
-    """The start of a post's footer: which feed it comes from (its number identifies the post
-    in the channel when Quorum looks for it after a crash)."""
-    return f"From {feed_name(feed)} (feed #{feed.number})"
+def origin(feed: Feed, item_id: int) -> str:
+    """The start of a post's footer: which feed it comes from, and which of its items (what
+    Quorum looks for in the channel after a crash: two items may share a link or a title)."""
+    return f"From {feed_name(feed)} {post_marker(feed, item_id)}"
 
 
-def item_embed(feed: Feed, item: FeedItem, *, no_article: bool = False) -> discord.Embed:
+def item_embed(feed: Feed, item: FeedItem, *, item_id: int, no_article: bool = False) -> discord.Embed:
     """An item posted from what the feed says of it, marked as the feed's: its page could not
     be fetched or summarised (`no_article`: it has no article)."""
     note = NO_ARTICLE_NOTE if no_article else UNREADABLE_NOTE
@@ -83,24 +82,19 @@ def item_embed(feed: Feed, item: FeedItem, *, no_article: bool = False) -> disco
     )
     if item.published:
         embed.add_field(name="Published", value=_timestamp(item.published), inline=True)
-    embed.set_footer(text=f"{origin(feed)} · {FEED_TEXT}")
+    embed.set_footer(text=f"{origin(feed, item_id)} · {FEED_TEXT}")
     return embed
 
 
-def post_marker(embed: discord.Embed) -> str:
-    """What tells a posted item's message from the feed's other posts: a digest of the address
-    its title links to, else of its title (short and of one size, whatever the address)."""
-    carried = f"url:{embed.url}" if embed.url else f"title:{embed.title}"
-    return "sha256:" + hashlib.sha256(carried.encode("utf-8", "surrogatepass")).hexdigest()
+def post_marker(feed: Feed, item_id: int) -> str:
+    """What a posted item's message carries in its footer, whatever was sent (the article
+    embed or the feed's own text): its feed's number and its own id."""
+    return f"(feed #{feed.number}, item {item_id})"
 
 
-def carries(message: discord.Message, feed: Feed, marker: str) -> bool:
-    """Whether `message` is this feed's post with this marker."""
-    for embed in message.embeds:
-        footer = embed.footer.text or "" if embed.footer else ""
-        if f"(feed #{feed.number})" in footer and post_marker(embed) == marker:
-            return True
-    return False
+def carries(message: discord.Message, marker: str) -> bool:
+    """Whether `message` is the post whose footer carries `marker`."""
+    return any(embed.footer and marker in (embed.footer.text or "") for embed in message.embeds)
 
 
 def paused_notice(feed: Feed) -> str:

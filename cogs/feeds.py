@@ -251,7 +251,8 @@ class Feeds(commands.Cog):
         feed, extra = post.feed, {"guild_id": post.feed.guild_id}
         refusal = ""
         for embed in await self._renderings(post):
-            if not await self.service.start_post(post, owner=self.bot.claim_owner, marker=render.post_marker(embed)):
+            marker = render.post_marker(post.feed, post.id)
+            if not await self.service.start_post(post, owner=self.bot.claim_owner, marker=marker):
                 log.info("feed %s: another process took over item %s", feed.id, post.id, extra=extra)
                 return None
             try:
@@ -327,7 +328,7 @@ class Feeds(commands.Cog):
         can't be fetched or summarised, or has no article and the feed says something of it."""
         feed, item = post.feed, post.item
         if not item.link:
-            return [render.item_embed(feed, item)]
+            return [render.item_embed(feed, item, item_id=post.id)]
         try:
             async with self._pages:
                 article = await self.articles.share(item.link)
@@ -335,12 +336,15 @@ class Feeds(commands.Cog):
             raise
         except Exception as error:  # the page's fault (or a busy worker): the feed's words
             log.info("feed %s: item %s: the page gave no summary (%s)", feed.id, post.id, error)
-            return [render.item_embed(feed, item)]
+            return [render.item_embed(feed, item, item_id=post.id)]
         if article.summary_by == DESCRIBED and item.summary:
             # No article on the page (a video, a podcast page): what the feed says of the item
             # says more than the page's one-line description of itself.
-            return [render.item_embed(feed, item, no_article=True)]
-        return [article_embed(article, origin=render.origin(feed)), render.item_embed(feed, item)]
+            return [render.item_embed(feed, item, item_id=post.id, no_article=True)]
+        return [
+            article_embed(article, origin=render.origin(feed, post.id)),
+            render.item_embed(feed, item, item_id=post.id),
+        ]
 
     async def _find_sent(self, channel: discord.abc.Messageable, post: PendingPost) -> discord.Message | None:
         """A previous attempt may have sent the item before the process died: look for the
@@ -351,7 +355,7 @@ class Feeds(commands.Cog):
         since = discord.utils.time_snowflake(datetime.fromtimestamp(post.post_started_at - 60, UTC))
         try:
             async for message in channel.history(limit=100, after=discord.Object(since)):
-                if message.author.id == self.bot.user.id and render.carries(message, post.feed, post.post_marker):
+                if message.author.id == self.bot.user.id and render.carries(message, post.post_marker):
                     log.info("feed %s: found item %s sent before a restart", post.feed.id, post.id)
                     return message
         except discord.HTTPException as error:

@@ -46,6 +46,13 @@ FEED_TYPES = frozenset({
     "application/feed+json", "application/json",
 })  # fmt: skip
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})  # discovery, and feeds served as HTML
+
+
+def _xml_or_json(mime: str) -> bool:
+    """The unregistered types feeds are served as (application/x-rss+xml, text/rss+xml,
+    application/x-atom+xml, …): any XML or JSON type; the parser decides what it holds."""
+    subtype = mime.partition("/")[2]
+    return subtype.endswith(("xml", "+json"))
 # Types that say nothing about the content: the first kilobyte decides.
 GENERIC_TYPES = frozenset({"", "text/plain", "application/octet-stream", "binary/octet-stream"})
 ACCEPT = (
@@ -201,7 +208,7 @@ async def _get(
         if not 200 <= status < 300:
             raise FeedError(_status_message(status))
         mime, charset = parse_content_type(response.headers.get("Content-Type"))
-        if mime not in FEED_TYPES and mime not in HTML_TYPES and mime not in GENERIC_TYPES:
+        if mime not in FEED_TYPES and mime not in HTML_TYPES and mime not in GENERIC_TYPES and not _xml_or_json(mime):
             raise NotAFeed(f"That address is {describe_type(mime)}, not a feed.")
         body = await read_body(response, MAX_BYTES, _too_large)
         if mime in GENERIC_TYPES:
@@ -283,7 +290,9 @@ async def load_feed(
         return LoadedFeed(fetched=fetched, parsed=None, feed_url=url)
     result = await _parse(workers, fetched, discover=discover)
     if isinstance(result, ParsedFeed):
-        return LoadedFeed(fetched=fetched, parsed=result, feed_url=url)
+        # Where the request ended, after redirects: an old address that redirects to a feed
+        # (http to https, a moved feed) is that feed, not a second one.
+        return LoadedFeed(fetched=fetched, parsed=result, feed_url=fetched.url)
     feed_url = result[0]  # the page's first feed link: its main feed, by custom
     # Unconditional: the validators given were the page's, not this feed's.
     fetched = await _get(
@@ -296,4 +305,4 @@ async def load_feed(
     except NotAFeed:
         raise NotAFeed("That page links to a feed, but what its link leads to is not a feed.") from None
     assert isinstance(found, ParsedFeed)  # discover=False never answers with links
-    return LoadedFeed(fetched=fetched, parsed=found, feed_url=feed_url)
+    return LoadedFeed(fetched=fetched, parsed=found, feed_url=fetched.url)

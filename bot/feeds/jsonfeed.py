@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .models import NotAFeed
-from .raw import RawFeed, RawItem, both_ends
+from .raw import RawFeed, RawItem, newest_at_end, newest_run
 
 _VERSIONS = ("https://jsonfeed.org/version/", "http://jsonfeed.org/version/")
 
@@ -66,10 +66,12 @@ def read_json_feed(body: bytes) -> RawFeed:
     version = data.get("version") if isinstance(data, dict) else None
     if not isinstance(version, str) or not version.startswith(_VERSIONS) or not isinstance(data.get("items"), list):
         raise NotAFeed("That address is JSON data, but not a JSON Feed.")
-    entries = [entry for entry in both_ends(data["items"]) if isinstance(entry, dict)]
+    entries = [entry for entry in data["items"] if isinstance(entry, dict)]
+    ends = [_item(entry) for entry in (entries[:5] + entries[-5:] if len(entries) > 10 else entries)]
+    items = [_item(entry) for entry in newest_run(entries, newest_at_end([i.date for i in ends]))]
     return RawFeed(
         title=_text(data.get("title")),
         title_type="text/plain",
         link=_text(data.get("home_page_url")),
-        items=[_item(entry) for entry in entries],
+        items=items,
     )

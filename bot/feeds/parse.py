@@ -10,7 +10,7 @@ amplification). What the gate finds decides:
   elements): the feed is refused at once, for the price of a libxml2 parse;
 - not RSS/Atom/RDF at the root: a web page (discovery) or not a feed;
 - well-formed and small enough: feedparser reads the original bytes;
-- too large (more than 2 x PARSE_ENDS items, more than MAX_NODES elements and attributes, a
+- too large (more than READ_ITEMS items, more than MAX_NODES elements and attributes, a
   text longer than MAX_TEXT), or broken and larger than LOOSE_BYTES: feedparser reads the
   gate's own tree, re-serialised, with the middle items taken out and long texts cut. A
   broken document is where libxml2 may stop reading early and feedparser's loose parser would
@@ -26,6 +26,7 @@ to expand), tells expat not to fetch external entities, and is only ever given b
 
 from __future__ import annotations
 
+import email.utils
 import io
 from datetime import UTC, datetime
 from typing import Any
@@ -37,7 +38,7 @@ from lxml import etree
 from .discover import feed_links
 from .jsonfeed import read_json_feed
 from .models import FeedError, FeedItem, NotAFeed, ParsedFeed
-from .raw import PARSE_ENDS, RawFeed, RawItem, both_ends, to_parsed
+from .raw import READ_ITEMS, RawFeed, RawItem, newest_at_end, newest_run, to_parsed
 from .text import MARKUP_READ
 
 # feedparser prefers libxml2's SAX driver when the libxml2 Python bindings happen to be
@@ -100,15 +101,20 @@ class _Gate:
         self.name = etree.QName(root).localname if root is not None and isinstance(root.tag, str) else None
 
     def bounded(self) -> bool:
-        """Take items out of the tree's middle until at most 2 x PARSE_ENDS are left and the
-        tree has at most MAX_NODES nodes; True if any was taken out. FeedError if the bulk is
-        outside the items."""
+        """Take items out of the tree until at most READ_ITEMS are left, a contiguous run from
+        the newest end, and the tree has at most MAX_NODES nodes; True if any was taken out.
+        FeedError if the bulk is outside the items."""
         assert self.root is not None
         cut = self._cut_texts()
         items = list(self.root.iter("{*}item", "{*}entry"))
-        kept = both_ends(items)
-        for item in items[PARSE_ENDS:-PARSE_ENDS] if len(kept) < len(items) else ():
-            _remove(item)
+        ends = items[:5] + items[-5:] if len(items) > 10 else items
+        at_end = newest_at_end([_element_date(item) for item in ends])
+        kept = newest_run(items, at_end)
+        if len(kept) < len(items):
+            chosen = {id(item) for item in kept}
+            for item in items:
+                if id(item) not in chosen:
+                    _remove(item)
         total = _nodes(self.root)
         if total <= MAX_NODES:
             return cut or len(kept) < len(items)
@@ -116,18 +122,15 @@ class _Gate:
         outside = total - sum(sizes)  # nested items count twice: errs on the safe side
         if outside > MAX_NODES:
             raise FeedError("That feed holds more elements than any real feed (outside its items), so I don't read it.")
-        # The newest items are at one end or the other: keep from both, in turns, while they fit.
+        # From the newest end while they fit; one bloated item is left out, not every item
+        # after it (it is left out the same way at every check, so the run stays put).
         budget = MAX_NODES - max(outside, 0)
+        order = range(len(kept) - 1, -1, -1) if at_end else range(len(kept))
         keep: set[int] = set()
-        head, tail = 0, len(kept) - 1
-        from_head = True
-        while head <= tail and budget > 0:
-            index = head if from_head else tail
-            if sizes[index] <= budget:  # one bloated item is left out, not every item after it
+        for index in order:
+            if sizes[index] <= budget:
                 budget -= sizes[index]
                 keep.add(index)
-            head, tail = (head + 1, tail) if from_head else (head, tail - 1)
-            from_head = not from_head
         for index, item in enumerate(kept):
             if index not in keep:
                 _remove(item)
@@ -192,6 +195,26 @@ def _date(parsed: Any) -> datetime | None:
         return None
 
 
+_DATE_NAMES = ("pubDate", "published", "updated", "date", "issued", "modified")
+
+
+def _element_date(item: Any) -> datetime | None:
+    """An item element's date as the gate reads it (RFC 822 or ISO 8601), only to tell which
+    end of a long feed is its newest; None when it has none that parses."""
+    for child in item:
+        if isinstance(child.tag, str) and etree.QName(child).localname in _DATE_NAMES and child.text:
+            text = child.text.strip()[:64]
+            try:
+                parsed = email.utils.parsedate_to_datetime(text)
+            except (TypeError, ValueError, IndexError):
+                try:
+                    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+                except ValueError:
+                    continue
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return None
+
+
 def _detail_type(entry: Any, field: str) -> str | None:
     detail = entry.get(f"{field}_detail")
     return detail.get("type") if detail else None
@@ -233,7 +256,7 @@ def _read_xml(data: bytes, content_type: str) -> RawFeed:
         title=feed.get("title"),
         title_type=_detail_type(feed, "title"),
         link=feed.get("link"),
-        items=[_feedparser_item(entry) for entry in result.get("entries", [])[: 2 * PARSE_ENDS]],
+        items=[_feedparser_item(entry) for entry in result.get("entries", [])[:READ_ITEMS]],
     )
 
 

@@ -2,9 +2,10 @@
 `ParsedFeed`: clean plain text, checked links, keys, order, caps.
 
 Order: newest first by the items' own dates (published, else updated) when every item has
-one; otherwise in the feed's document order, which feeds write newest first by custom. One
-undated item is enough to fall back, since there is no honest place to sort it into. Sorting is
-stable, so items of the same date keep their document order.
+one; otherwise in the feed's document order, which feeds write newest first by custom, or
+reversed when its dated items say it lists oldest first. One undated item is enough to fall
+back, since there is no honest place to sort it into. Sorting is stable, so items of the same
+date keep their document order.
 
 Keys are unique within a feed: a later item with the key of an earlier one (in document
 order) is dropped, so the first occurrence wins.
@@ -23,21 +24,29 @@ from .models import FeedItem, ParsedFeed
 from .text import clean_text, to_text
 
 MAX_ITEMS = 500
-# Items read of a longer feed: its first and last PARSE_ENDS in document order. Wherever a
-# feed puts its newest items, at the start (custom) or at the end (some podcast feeds), they
-# are read; the middle of a 100,000-item feed is not worth minutes of parsing.
-PARSE_ENDS = 500
+# Items read of a longer feed: a run of READ_ITEMS from its newest end, at the start (custom)
+# or at the end (some podcast feeds), whichever the dates of its items say. One contiguous
+# run: a window that shifts by one item when the feed adds one must not bring an item from
+# its middle into view (it would look new). The rest of a 100,000-item feed is not parsed.
+READ_ITEMS = 1000
 MAX_TITLE = 300
 MAX_SUMMARY = 2000
 
 T = TypeVar("T")
 
 
-def both_ends(items: Sequence[T]) -> list[T]:
-    """`items`, or only their first and last PARSE_ENDS when there are more than twice that."""
-    if len(items) <= 2 * PARSE_ENDS:
+def newest_at_end(dates: Sequence[datetime | None]) -> bool:
+    """Whether a feed lists its items oldest first: its last dated item (in document order) is
+    later than its first. Undated, or one date: newest first, as feeds write by custom."""
+    dated = [d for d in dates if d is not None]
+    return len(dated) >= 2 and dated[-1] > dated[0]
+
+
+def newest_run(items: Sequence[T], at_end: bool, size: int = READ_ITEMS) -> list[T]:
+    """At most `size` items from the newest end, in document order."""
+    if len(items) <= size:
         return list(items)
-    return [*items[:PARSE_ENDS], *items[-PARSE_ENDS:]]
+    return list(items[-size:] if at_end else items[:size])
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,11 +89,17 @@ def to_parsed(raw: RawFeed, feed_url: str) -> ParsedFeed:
         seen.add(key)
         published = entry.date.isoformat() if entry.date is not None else None
         kept.append((FeedItem(key=key, title=title, link=link, summary=summary, published=published), entry.date))
+    # The MAX_ITEMS nearest the feed's newest end, in document order, then sorted: a new item
+    # with an old date is still among them (sorting first could push it past the cap, unseen).
+    at_end = newest_at_end([date for _, date in kept])
+    kept = newest_run(kept, at_end, MAX_ITEMS)
     if kept and all(date is not None for _, date in kept):
         kept.sort(key=lambda pair: pair[1], reverse=True)  # type: ignore[arg-type, return-value]
+    elif at_end:
+        kept.reverse()  # an oldest-first feed with undated items: its newest end first
     title = to_text(raw.title, raw.title_type, MAX_TITLE) or clean_text(_host(feed_url), MAX_TITLE) or "Feed"
     return ParsedFeed(
         title=title,
         link=clean_link(raw.link, feed_url),
-        items=tuple(item for item, _ in kept[:MAX_ITEMS]),
+        items=tuple(item for item, _ in kept),
     )

@@ -413,6 +413,14 @@ class FeedRepository:
 
         return await self.db.write(update)
 
+    async def release_check(self, feed_id: int, *, owner: str) -> None:
+        """Hand a claimed check back unrecorded (it waited too long for its host's turn): due
+        as it was, for the next pass."""
+        await self.db.write_statement(
+            "UPDATE feeds SET claim_until = NULL WHERE id = ? AND claimed_by = ? AND claim_until IS NOT NULL",
+            (feed_id, owner),
+        )
+
     def _finish_check(self, conn: WriteConnection, feed_id: int, owner: str, sets: str, params: Sequence[Any]) -> Any:
         """Record a check claimed by `owner` (and not since resumed, removed or taken over):
         the feed row as stored, or None. Locks the feed's row until COMMIT (PostgreSQL), so two

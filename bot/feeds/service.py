@@ -68,6 +68,12 @@ MAX_RETRY_AFTER = 24 * 3600.0
 # Paused by Quorum once it has failed this many checks in a row over at least a day.
 PAUSE_AFTER_FAILURES = 5
 PAUSE_AFTER_SECONDS = 24 * 3600.0
+# Checks of one host in flight at once, as the loader's own per-host limit: a check waiting
+# for its host's turn waits before taking a load slot, so a slow host holds two slots, not all.
+HOST_CONCURRENCY = 2
+# A claimed check that has not had its host's turn within this long is handed back for the
+# next pass, so a batch never waits out its lease behind one slow host.
+HOST_WAIT = 30.0
 # A post whose attempts all failed (or never finished) is given up after this many.
 MAX_POST_ATTEMPTS = 5
 # What a member types into find/search is looked at up to this length.
@@ -149,6 +155,7 @@ class CheckReport:
     failed: int = 0
     requests: int = 0  # loads made (each one conditional request, plus its redirects)
     lost: int = 0  # loaded, but the claim was gone by then (resumed, removed, taken over)
+    deferred: int = 0  # handed back unloaded: their host's turn did not come within HOST_WAIT
     claimed: int = 0
     feed_ids: list[int] = field(default_factory=list)  # feeds whose check was recorded
     paused_for_failing: list[Feed] = field(default_factory=list)  # each wants its one notice
@@ -306,7 +313,12 @@ class FeedService:
             owner=owner, now=self.clock(), lease=CHECK_LEASE, limit=limit, shards=shards
         )
         report = CheckReport(claimed=len(feeds))
-        results = await asyncio.gather(*(self._check(feed, owner, report) for feed in feeds), return_exceptions=True)
+        turns: dict[str, asyncio.Semaphore] = {}
+        for feed in feeds:
+            turns.setdefault(_host(feed.url), asyncio.Semaphore(HOST_CONCURRENCY))
+        results = await asyncio.gather(
+            *(self._check(feed, owner, report, turns[_host(feed.url)]) for feed in feeds), return_exceptions=True
+        )
         storage: StorageUnavailable | None = None
         for feed, result in zip(feeds, results, strict=True):
             if isinstance(result, StorageUnavailable):
@@ -319,19 +331,29 @@ class FeedService:
             raise storage
         return report
 
-    async def _check(self, feed: Feed, owner: str, report: CheckReport) -> None:
+    async def _check(self, feed: Feed, owner: str, report: CheckReport, turn: asyncio.Semaphore) -> None:
         failure: FeedError | None = None
-        async with self._loads:
-            report.requests += 1
-            try:
-                loaded = await self.loader(
-                    feed.url, etag=feed.etag, last_modified=feed.last_modified, discover=False
-                )
-            except FeedError as error:
-                failure = error
-            except Exception:
-                log.exception("feed %s: loading %s failed unexpectedly", feed.id, feed.url)
-                failure = FeedError("Quorum could not read it (an error of its own).")
+        try:
+            async with asyncio.timeout(HOST_WAIT):
+                await turn.acquire()
+        except TimeoutError:
+            report.deferred += 1
+            await self.repo.release_check(feed.id, owner=owner)
+            return
+        try:
+            async with self._loads:
+                report.requests += 1
+                try:
+                    loaded = await self.loader(
+                        feed.url, etag=feed.etag, last_modified=feed.last_modified, discover=False
+                    )
+                except FeedError as error:
+                    failure = error
+                except Exception:
+                    log.exception("feed %s: loading %s failed unexpectedly", feed.id, feed.url)
+                    failure = FeedError("Quorum could not read it (an error of its own).")
+        finally:
+            turn.release()
         if failure is not None:
             await self._record_failure(feed, owner, failure, report)
             return
@@ -505,6 +527,14 @@ def normal_url(url: str) -> str:
     if host.endswith(default):
         host = host[: -len(default)]
     return urlunsplit((scheme, userinfo + at + host, parts.path or "/", parts.query, ""))
+
+
+def _host(url: str) -> str:
+    """Whose turn a check waits for: the feed's host, lower-cased (as the loader's limit)."""
+    try:
+        return (urlsplit(url).hostname or "").rstrip(".")
+    except ValueError:
+        return ""
 
 
 def _header(value: str | None) -> str | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import itertools
 import logging
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -356,7 +357,7 @@ async def test_a_new_item_is_posted_once_as_the_article_embed(world):
     (embed,) = message.embeds
     assert embed.title == item.title
     assert embed.url == item.link
-    assert embed.footer.text == "From Example Blog (feed #1) · extractive summary"
+    assert re.fullmatch(r"From Example Blog \(feed #1, item \d+\) · extractive summary", embed.footer.text)
     assert "story 2" in embed.description and UNREADABLE_NOTE not in embed.description
     for _ in range(3):
         await world.next_check()
@@ -383,7 +384,7 @@ async def test_a_page_that_cannot_be_fetched_posts_the_feeds_own_text_marked_as_
     assert embed.title == item.title and embed.url == item.link
     assert embed.description.startswith(UNREADABLE_NOTE)
     assert "The feed's \\*own\\* summary \\<@&1> \\@everyone." in embed.description
-    assert embed.footer.text == "From Example Blog (feed #1) · the feed's own text"
+    assert re.fullmatch(r"From Example Blog \(feed #1, item \d+\) · the feed's own text", embed.footer.text)
 
 
 async def test_a_page_with_no_article_posts_the_feeds_own_text(world):
@@ -590,7 +591,7 @@ async def test_a_crash_after_sending_but_before_recording_does_not_post_twice(wo
     [message] = [m for m in public(world.general) if m.embeds]
     feed = await world.feed()
     started = await world.env.bot.db.fetchone(
-        "SELECT post_started_at, message_id FROM feed_items WHERE feed_id = ? AND state = 'posted'", (feed.id,)
+        "SELECT post_started_at, message_id, id FROM feed_items WHERE feed_id = ? AND state = 'posted'", (feed.id,)
     )
     assert started[0] is not None and started[1] == message.id
 
@@ -599,7 +600,7 @@ async def test_a_crash_after_sending_but_before_recording_does_not_post_twice(wo
         conn.execute(
             "UPDATE feed_items SET state = 'pending', message_id = NULL, done_at = NULL, outcome = NULL,"
             " claim_until = NULL, claimed_by = NULL, post_marker = ? WHERE feed_id = ? AND state = 'posted'",
-            (post_marker(message.embeds[0]), feed.id),
+            (post_marker(feed, started[2]), feed.id),
         )
 
     await world.env.bot.db.write(crash)
@@ -801,3 +802,51 @@ async def test_no_message_can_ping_anyone(world):
     await world.mod.slash(world.general, "feed pause", feed="1")
     assert len(public(world.general)) == 2
     assert_no_pings(world.env)
+
+
+async def test_two_items_sharing_a_link_are_told_apart_after_a_crash(world, make_bot):
+    """Episodes of a podcast (or entries of a status page) may share one link: the message an
+    earlier attempt sent is recognised by the item it carries, not by its link."""
+    await world.add()
+    link = world.site.url("/blog/posts/shared")
+    world.site.serve("/blog/posts/shared", Answer(body=article_page("Shared page", 1)))
+    for n in (1, 2):
+        world.blog.items.insert(0, Item(guid=f"g-{n}", title=f"Episode {n}", link=link, summary=f"ep {n}",
+                                        published=time.time() + n))
+    world.blog.serve()
+    await world.next_check()
+    assert len([m for m in public(world.general) if m.embeds]) == 2
+    feed = await world.feed()
+    rows = await world.env.bot.db.fetchall(
+        "SELECT id, message_id FROM feed_items WHERE feed_id = ? AND state = 'posted' ORDER BY seq", (feed.id,)
+    )
+    second_id, second_message = rows[1]
+    # The second was started, and the process died before Discord made its message.
+    await world.env.bot.http.delete_message(world.general.id, second_message)
+
+    def crash(conn):
+        conn.execute(
+            "UPDATE feed_items SET state = 'pending', message_id = NULL, done_at = NULL, outcome = NULL,"
+            " claim_until = NULL, claimed_by = NULL, post_marker = ? WHERE id = ?",
+            (post_marker(feed, second_id), second_id),
+        )
+
+    await world.env.bot.db.write(crash)
+    await world.env.restart_bot(make_bot())
+    await world.next_check()
+    await world.next_check()
+    assert [m.embeds[0].footer.text.startswith("From ") for m in public(world.general) if m.embeds] == [True, True]
+    recorded = await world.env.bot.db.fetchall(
+        "SELECT message_id FROM feed_items WHERE feed_id = ? AND state = 'posted' ORDER BY seq", (feed.id,)
+    )
+    assert len({r[0] for r in recorded}) == 2, "each item has a message of its own"
+
+
+async def test_an_address_that_redirects_to_a_followed_feed_is_that_feed(world):
+    world.blog.publish(1)
+    world.site.serve("/old-feed", Answer(status=301, headers={"Location": world.blog.url}))
+    await world.add()
+    second = await world.add(world.site.url("/old-feed"))
+    assert "already follows that feed: it is feed #1" in reply_text(second)
+    assert len(await world.feeds()) == 1
+    user_errors(world.env)

@@ -205,11 +205,12 @@ async def test_other_errors_name_the_status_and_not_the_servers_words(site, work
 
 
 @in_module_loop
-async def test_a_redirect_is_followed_and_the_address_asked_for_is_kept(site, workers):
+async def test_a_redirect_is_followed_and_the_feed_is_known_by_where_it_ended(site, workers):
     site.serve("/old", b"", None, status=301, Location="/new/feed.xml")
     site.serve("/new/feed.xml", RSS, "application/rss+xml")
     loaded = await load(site.url("/old"), workers)
-    assert loaded.feed_url == site.url("/old")
+    # The old address and the new one are one feed: followed by both, it would post twice.
+    assert loaded.feed_url == site.url("/new/feed.xml")
     assert loaded.fetched.url == site.url("/new/feed.xml")
     assert site.paths() == ["/old", "/new/feed.xml"]
     # Relative links resolve against where the feed is, after the redirect.
@@ -262,6 +263,14 @@ async def test_a_json_feed_and_a_feed_without_a_content_type(site, workers):
     loaded = await load(site.url("/unlabelled"), workers)
     assert loaded.parsed is not None and len(loaded.parsed.items) == 2
     assert loaded.fetched.content_type == "application/xml"  # sniffed
+
+
+@in_module_loop
+@pytest.mark.parametrize("served_as", ["application/x-rss+xml", "text/rss+xml", "application/x-atom+xml"])
+async def test_the_unregistered_types_feeds_are_served_as_are_read(site, workers, served_as):
+    site.serve("/typed.xml", RSS, served_as)
+    loaded = await load(site.url("/typed.xml"), workers)
+    assert loaded.parsed is not None and loaded.parsed.items
 
 
 @in_module_loop

@@ -13,6 +13,7 @@ import os
 import re
 import time
 from datetime import UTC, datetime, timedelta
+from email.utils import formatdate
 from pathlib import Path
 
 import pytest
@@ -248,8 +249,11 @@ def test_only_absolute_http_links_are_kept():
 def test_newest_first_by_date_when_every_item_has_one_else_document_order():
     dated = feed(rss(item("a", "A", date=day(1)) + item("b", "B", date=day(3)) + item("c", "C", date=day(2))))
     assert [i.title for i in dated.items] == ["B", "C", "A"]
-    one_undated = feed(rss(item("a", "A", date=day(1)) + item("b", "B") + item("c", "C", date=day(2))))
+    one_undated = feed(rss(item("a", "A", date=day(2)) + item("b", "B") + item("c", "C", date=day(1))))
     assert [i.title for i in one_undated.items] == ["A", "B", "C"]
+    # Its dated items say it lists oldest first: newest first is the document reversed.
+    oldest_first = feed(rss(item("a", "A", date=day(1)) + item("b", "B") + item("c", "C", date=day(2))))
+    assert [i.title for i in oldest_first.items] == ["C", "B", "A"]
     same_day = feed(rss(item("a", "A", date=day(1)) + item("b", "B", date=day(1))))
     assert [i.title for i in same_day.items] == ["A", "B"]  # a stable sort
 
@@ -535,3 +539,37 @@ async def test_a_feed_needing_more_memory_than_the_cap_fails_in_the_worker():
         assert workers.killed == 1
     finally:
         await workers.close()
+
+
+def _window_feed(numbers, *, nodes: int = 8, dated: bool = True, undated_first: bool = False) -> bytes:
+    """Items g<n> in the order given, each of about `nodes` elements, dated n hours on."""
+    items = []
+    for n in numbers:
+        padding = "".join(f"<category>c{k}</category>" for k in range(nodes - 6))
+        when = f"<pubDate>{formatdate(1_600_000_000 + n * 3600, usegmt=True)}</pubDate>" if dated else ""
+        items.append(f"<item><guid>g{n}</guid><title>Item {n}</title>{when}{padding}</item>")
+    if undated_first:
+        items[0] = items[0].replace("<pubDate>", "<x>", 1).replace("</pubDate>", "</x>", 1)
+    return rss("".join(items))
+
+
+@pytest.mark.parametrize(
+    ("total", "nodes", "dated"),
+    [(600, 60, True), (1500, 8, False)],  # heavy enough for the node budget; longer than READ_ITEMS
+)
+def test_one_new_item_in_a_long_feed_brings_no_old_one_into_view(total, nodes, dated):
+    """The items read of a long feed are one run from its newest end: when it adds an item and
+    drops its oldest, only the added item is new (a window from both ends let middle items in)."""
+    before = list(range(total, 0, -1))
+    seen = {i.key for i in feed(_window_feed(before, nodes=nodes, dated=dated)).items}
+    after = [total + 1, *before[:-1]]
+    assert [i.key for i in feed(_window_feed(after, nodes=nodes, dated=dated)).items if i.key not in seen] == [
+        f"id:g{total + 1}"
+    ]
+
+
+def test_an_oldest_first_feed_of_700_items_with_an_undated_one_shows_its_newest():
+    before = list(range(1, 702))
+    seen = {i.key for i in feed(_window_feed(before, undated_first=True)).items}
+    got = [i.key for i in feed(_window_feed([*before[1:], 702], undated_first=True)).items]
+    assert got[0] == "id:g702" and [k for k in got if k not in seen] == ["id:g702"]

@@ -969,3 +969,56 @@ async def test_two_processes_checking_and_posting_the_same_feeds_post_each_item_
     assert set(pairs) == expected
     assert {owner for *_, owner in posted} == {"a/1", "b/1"}  # both took part
     print(f"\ntwo processes: {len(pairs)} items posted once each, {lost} late results dropped")
+
+
+# ------------------------------------------------------------------ one slow host
+
+
+class SlowHost(Web):
+    """Loads of `slow.example` wait until `release` is set; the others answer at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+        self.in_flight = self.most_in_flight = 0
+
+    async def __call__(self, url: str, **kwargs):
+        if "slow.example" not in url:
+            return await super().__call__(url, **kwargs)
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await self.release.wait()
+            return await super().__call__(url, **kwargs)
+        finally:
+            self.in_flight -= 1
+
+
+async def test_a_slow_host_holds_two_load_slots_and_its_waiting_checks_are_handed_back(db, clock, monkeypatch):
+    """Checks wait for their host's turn before taking a load slot: twenty feeds of a host that
+    hangs don't keep a feed of another host waiting, and those whose turn did not come within
+    HOST_WAIT are handed back, due, for the next pass."""
+    from bot.feeds import service as service_module
+
+    monkeypatch.setattr(service_module, "HOST_WAIT", 0.2)
+    web = SlowHost()
+    slow = [f"https://slow.example/{n}.xml" for n in range(20)]
+    for url in [*slow, FEED]:
+        web.serve(url, items(2))
+    web.release.set()
+    service = make_service(db, clock, web)
+    for url in [*slow, FEED]:
+        await add(service, url)
+    web.release.clear()
+    web.requests.clear()
+    clock.advance(INTERVAL)
+    checking = asyncio.create_task(service.check_due(owner="a/1"))
+    while not any(url == FEED for url, _, _ in web.requests):
+        await asyncio.sleep(0.01)  # the other host's feed is loaded while the slow host hangs
+    await asyncio.sleep(0.3)  # past HOST_WAIT: the slow host's waiting checks are handed back
+    web.release.set()
+    report = await checking
+    assert web.most_in_flight == 2
+    assert (report.claimed, report.checked, report.deferred) == (21, 3, 18)
+    again = await service.check_due(owner="b/1")
+    assert again.claimed == 18  # due as they were, claimable at once

@@ -2,6 +2,7 @@
 
     python bench/votes_loopback.py [--members 1000] [--concurrency 50] [--sets N] [--rounds 3]
         [--kinds bare,quorum,bare-plain,quorum-pg] [--database-url postgresql:///quorum_bench]
+        [--cpu] [--profile DIR]
 
 The second harness the poll issue allows ("SimCord or a loopback server"). `bench/votes.py`
 runs the bot inside SimCord, whose bookkeeping (payload copies, callback tracking, a stored
@@ -27,6 +28,16 @@ the machine's 2 cores (the server and drivers in this process, the bot in its ow
 Each set runs every bot once, in a new order (the default number of sets, 2 per bot, puts each
 bot in each position twice); ratios are per set, verdicts the median of sets. After each Quorum
 process's rounds the votes in its database (SQLite or PostgreSQL) are counted against the clicks.
+
+Profiling, neither changing what the other columns measure: `--cpu` adds to each round's notes
+the CPU time per click (user + system, every thread, from /proc) of the bot process and its
+children (`bot`), of this process (`srv`: the loopback server and the drivers) and, for
+quorum-pg, of the server processes of the bot's PostgreSQL sessions (`pg`; a local server),
+measured from the round's first click to the end of the second after it (so the refresher's
+edits count). `--profile DIR` runs each bot process under cProfile (its event loop's thread;
+Quorum's database threads are not seen), enabled from the first measured round to the last,
+and writes `DIR/<bot>-s<set>.prof` (read it with `python -m pstats`); it slows the bot, so its
+rounds are no figures to compare.
 """
 
 from __future__ import annotations
@@ -36,6 +47,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -60,6 +72,22 @@ VOTES_PER_POLL = ("SELECT count(v.poll_id) FROM polls p LEFT JOIN votes v ON v.p
                   " GROUP BY p.id ORDER BY p.id")
 ACK_TIMEOUT = 30.0
 VOTER_BASE = 1300000000000000000
+# `--profile`: the bot process runs its script through this; SIGUSR1 starts cProfile, the next
+# one stops it and writes the file (so nothing depends on how the process ends).
+PROFILED_RUN = """
+import cProfile, os, runpy, signal, sys
+out, script = sys.argv[1], sys.argv[2]
+sys.path[0] = os.path.dirname(script)  # as `python script` has it
+profile, running = cProfile.Profile(), []
+def toggle(*_):
+    if running:
+        profile.disable(); running.clear(); profile.dump_stats(out)
+    else:
+        running.append(1); profile.enable()
+signal.signal(signal.SIGUSR1, toggle)
+sys.argv = sys.argv[2:]
+runpy.run_path(script, run_name="__main__")
+"""
 
 
 @dataclass
@@ -160,6 +188,70 @@ async def storm(server: LoopbackDiscord, message: dict[str, Any], voters: range,
     return Round(bot, label, last - first, latencies, lost)
 
 
+def cpu_ns(pids: list[int]) -> int:
+    """CPU time (ns, every thread, user + system) the processes `pids` have used so far."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{task}/schedstat") as stat:
+                    total += int(stat.read().split()[0])
+    return total
+
+
+def process_tree(root: int) -> list[int]:
+    """`root` and every process below it."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError), open(f"/proc/{entry}/stat") as stat:
+                parent = int(stat.read().rpartition(")")[2].split()[1])
+                children.setdefault(parent, []).append(int(entry))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo += children.get(pid, [])
+    return found
+
+
+def server_sessions(url: str) -> list[int]:
+    """The PostgreSQL server processes serving the bot: every other session on its database
+    (the bot's writer and reader; the server must be on this machine)."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                            " AND pid <> pg_backend_pid() AND backend_type = 'client backend'").fetchall()
+    return [pid for (pid,) in rows]
+
+
+@dataclass
+class CpuMeter:
+    """`--cpu`: CPU per click of the bot, this process and the bot's PostgreSQL sessions over a
+    round (only the bot's own: other users of the same server are not counted)."""
+
+    bot_pid: int
+    database_url: str
+    start: dict[str, int] = field(default_factory=dict)
+    sessions: list[int] = field(default_factory=list)
+
+    def _now(self) -> dict[str, int]:
+        now = {"bot": cpu_ns(process_tree(self.bot_pid)), "srv": cpu_ns([os.getpid()])}
+        if self.database_url:
+            now["pg"] = cpu_ns(self.sessions)
+        return now
+
+    def begin(self) -> None:
+        if self.database_url:
+            self.sessions = server_sessions(self.database_url)
+        self.start = self._now()
+
+    def notes(self, clicks: int) -> dict[str, str]:
+        end = self._now()
+        return {f"{k}_ms": f"{(end[k] - self.start[k]) / 1e6 / max(1, clicks):.3f}" for k in end}
+
+
 def count_votes(env: dict[str, str]) -> list[int]:
     """Votes per poll, in the order the polls were made, in the database the bot was given."""
     if env["DATABASE_URL"]:
@@ -171,12 +263,12 @@ def count_votes(env: dict[str, str]) -> list[int]:
         return [n for (n,) in conn.execute(VOTES_PER_POLL).fetchall()]
 
 
-async def run_bot(kind: str, args: argparse.Namespace) -> list[Round]:
+async def run_bot(kind: str, args: argparse.Namespace, profile: Path | None = None) -> list[Round]:
     with pg_scratch_schema(args.database_url) if kind == "quorum-pg" else contextlib.nullcontext("") as url:
-        return await run_process(kind, args, url)
+        return await run_process(kind, args, url, profile)
 
 
-async def run_process(kind: str, args: argparse.Namespace, database_url: str) -> list[Round]:
+async def run_process(kind: str, args: argparse.Namespace, database_url: str, profile: Path | None) -> list[Round]:
     server = LoopbackDiscord()
     await server.start()
     data_dir = Path(tempfile.mkdtemp(prefix="quorum-loopback-"))
@@ -188,6 +280,8 @@ async def run_process(kind: str, args: argparse.Namespace, database_url: str) ->
     else:
         plain = ["--plain"] if kind == "bare-plain" else []
         command = [sys.executable, str(ROOT / "bench" / "loopback_bare.py"), *plain]
+    if profile is not None:
+        command = [sys.executable, "-c", PROFILED_RUN, str(profile), *command[1:]]
     process = subprocess.Popen(command, cwd=data_dir, env=env)
     rounds: list[Round] = []
     try:
@@ -196,13 +290,26 @@ async def run_process(kind: str, args: argparse.Namespace, database_url: str) ->
         plan = [("warm-up", range(VOTER_BASE, VOTER_BASE + args.warmup))]
         plan += [(f"round {r}", range(VOTER_BASE, VOTER_BASE + args.members)) for r in range(1, args.rounds + 1)]
         message = None if quorum else bare_message(server)
-        for label, voters in plan:
+        meter = CpuMeter(process.pid, database_url) if args.cpu else None
+        for number, (label, voters) in enumerate(plan):
             if quorum:
                 message = await post_quorum_poll(server)
             assert message is not None
+            if profile is not None and number == 1:
+                process.send_signal(signal.SIGUSR1)  # start cProfile before the first measured round
+            if meter is not None:
+                meter.begin()
             result = await storm(server, message, voters, args.concurrency, kind, label)
             rounds.append(result)
             await asyncio.sleep(1)  # let the bot finish what the round started (Quorum: an edit)
+            if meter is not None:
+                result.extra.update(meter.notes(len(voters)))
+        if profile is not None and len(plan) > 1:
+            process.send_signal(signal.SIGUSR1)  # stop it after the last, and write the file
+            for _ in range(100):
+                if profile.exists():
+                    break
+                await asyncio.sleep(0.1)
         if quorum:
             got = count_votes(env)
             for r, (_, voters), stored in zip(rounds, plan, got + [0] * len(plan), strict=False):
@@ -238,7 +345,13 @@ def main(argv: list[str] | None = None) -> int:
                         "is left out with a note when no PostgreSQL server answers)")
     parser.add_argument("--database-url", default=DEFAULT_URL, help="PostgreSQL for quorum-pg (a new schema "
                         f"per process; the database is created if missing; default {DEFAULT_URL})")
+    parser.add_argument("--cpu", action="store_true", help="add CPU ms per click to each round's notes: the bot "
+                        "process (bot), this process, the server and drivers (srv), the bot's PostgreSQL sessions (pg)")
+    parser.add_argument("--profile", metavar="DIR", help="run each bot process under cProfile over its measured "
+                        "rounds; writes DIR/<bot>-s<set>.prof (profiled rounds are slower: no figures to compare)")
     args = parser.parse_args(argv)
+    if args.profile:
+        Path(args.profile).mkdir(parents=True, exist_ok=True)
     asked = [k.strip() for k in args.kinds.split(",") if k.strip()]
     if unknown := sorted(set(asked) - set(KINDS)):
         parser.error(f"unknown kind(s) {', '.join(unknown)}; choose from {', '.join(KINDS)}")
@@ -268,7 +381,8 @@ def main(argv: list[str] | None = None) -> int:
         by_kind: dict[str, list[Round]] = {}
         started = time.perf_counter()
         for kind in order:
-            rounds = asyncio.run(run_bot(kind, args))
+            profile = Path(args.profile).resolve() / f"{kind}-s{number}.prof" if args.profile else None
+            rounds = asyncio.run(run_bot(kind, args, profile))
             for r in rounds:
                 r.label = f"s{number} {r.label}"
             all_rounds += rounds

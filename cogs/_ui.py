@@ -27,7 +27,13 @@ def embed(card: Card) -> discord.Embed:
 
 class VoteButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=VOTE_ID.pattern):
     """One answer's button. Everything it needs is in its custom_id, so it works after a
-    restart and nothing is kept in memory per poll."""
+    restart and nothing is kept in memory per poll.
+
+    Its clicks are routed by `clicked_vote` (the Polls cog's `on_interaction`), not by
+    registering it with discord.py: discord.py's routing of a DynamicItem rebuilds the whole
+    clicked message as a view on every click, only to find the button in it, and a Components
+    V2 poll message has 13 components with 4 answers, 38 with 25 (docs/performance.md).
+    """
 
     def __init__(self, poll_id: int, option: int, label: str = "\u200b") -> None:
         super().__init__(
@@ -56,6 +62,19 @@ class VoteButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=VOTE_I
         await cog.handle_vote(interaction, self.poll_id, self.option)
 
 
+def clicked_vote(interaction: discord.Interaction) -> VoteButton | None:
+    """The answer button a click is on, from its custom_id alone; None for any other
+    interaction."""
+    if interaction.type is not discord.InteractionType.component:
+        return None
+    data: Any = interaction.data or {}
+    custom_id = data.get("custom_id")
+    if data.get("component_type") != discord.ComponentType.button.value or not isinstance(custom_id, str):
+        return None
+    match = VOTE_ID.fullmatch(custom_id)
+    return None if match is None else VoteButton(int(match["poll"]), int(match["option"]))
+
+
 def vote_custom_id(poll_id: int, option: int) -> str:
     return f"quorum:vote:{poll_id}:{option}"
 
@@ -64,8 +83,7 @@ def answer_buttons(poll: Poll) -> list[discord.ui.Button[Any]]:
     """The answer buttons to send with a poll (the layout puts them 5 per row, up to 25).
 
     Plain buttons, in a view stopped before sending: discord.py then keeps nothing for it,
-    and clicks are routed by `VoteButton`'s custom_id template alone. (A view holding
-    DynamicItems would, when stopped, unregister the template for every poll.)
+    and clicks are routed by their custom_id alone (`clicked_vote`).
     """
     # Answers removed by /poll edit get no button; the others keep their position in custom_id.
     return [

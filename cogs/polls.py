@@ -42,7 +42,7 @@ from ._checks import postable_channel
 from ._layout import fitted_card, poll_layout
 from ._poll_controls import CloseButton, ResultsButton
 from ._refresh import MessageRefresher
-from ._ui import VoteButton, embed
+from ._ui import clicked_vote, embed
 from .poll_edit import edit_poll
 from .poll_reminders import send_reminder
 from .poll_schedule import cancel_autocomplete, cancel_poll, give_up_post, list_scheduled, post_scheduled
@@ -97,7 +97,8 @@ class Polls(commands.Cog):
         self._starter: asyncio.Task[None] | None = None
 
     async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(VoteButton, ResultsButton, CloseButton, RankSelect, RankButton)
+        # Not VoteButton: `on_interaction` routes answer clicks (see VoteButton).
+        self.bot.add_dynamic_items(ResultsButton, CloseButton, RankSelect, RankButton)
         self._starter = asyncio.get_running_loop().create_task(self._start_when_ready())
 
     async def _start_when_ready(self) -> None:
@@ -125,7 +126,7 @@ class Polls(commands.Cog):
             log.warning("could not take back this process's earlier announcement claims", exc_info=True)
 
     async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(VoteButton, ResultsButton, CloseButton, RankSelect, RankButton)
+        self.bot.remove_dynamic_items(ResultsButton, CloseButton, RankSelect, RankButton)
         if self._starter is not None:
             self._starter.cancel()
         await self.scheduler.stop()
@@ -134,6 +135,11 @@ class Polls(commands.Cog):
         self._charts.shutdown(wait=False, cancel_futures=True)
 
     # ================================================================ voting
+
+    @commands.Cog.listener()
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        if (button := clicked_vote(interaction)) is not None:
+            await button.callback(interaction)
 
     async def handle_vote(self, interaction: discord.Interaction, poll_id: int, option: int) -> None:
         if not self.bot.accepting:

@@ -11,6 +11,7 @@ are measured on the escaped text. Footers and button labels are plain text and s
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -328,16 +329,21 @@ def _mentions(user_ids: Sequence[int], limit: int, total: int | None = None) -> 
     return " ".join(shown)
 
 
+# The answers the confirmations name, escaped once rather than on every click (escaping is
+# six regular-expression passes). Bounded: 4,096 answers of at most 200 characters.
+_escaped_answer = functools.lru_cache(maxsize=4096)(escape)
+
+
 def vote_confirmation(poll: Poll, change: str, option: int, choices: Sequence[int]) -> str:
     """The ephemeral reply to a click, sent only once the vote is committed."""
-    clicked = escape(poll.options[option])
+    clicked = _escaped_answer(poll.options[option])
     if poll.multiple:
         if change == "added":
             head = f"Added **{clicked}** to your answers."
         else:
             head = f"Removed **{clicked}** from your answers."
         if choices:
-            listed = "\n".join(f"• {escape(poll.options[i])}" for i in choices)
+            listed = "\n".join(f"• {_escaped_answer(poll.options[i])}" for i in choices)
             return shorten(f"{head}\nYour answers now:\n{listed}", MESSAGE_LIMIT)
         return f"{head}\nYou have no answers in this poll now."
     if change == "removed":

@@ -264,9 +264,12 @@ class PostgresDatabase(Database):
 
     async def hold_instance_lock(self, name: str) -> bool:
         # A session lock on the read connection: released when that session ends, so a
-        # process that died (or lost its connection) no longer holds its name.
+        # process that died (or lost its connection) no longer holds its name. Advisory locks
+        # are database-wide: the schema is part of the key (as for migrations), or Quorums in
+        # two schemas of one database (the tests' parallel workers) would hold each other's.
         row = await self.fetchone(
-            "SELECT pg_try_advisory_lock(hashtext('quorum-instance'), hashtext(?)) AS held", (name,)
+            "SELECT pg_try_advisory_lock(hashtext('quorum-instance:' || current_schema()), hashtext(?)) AS held",
+            (name,),
         )
         return bool(row["held"])
 

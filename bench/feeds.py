@@ -25,7 +25,8 @@ Votes: while the cycle runs, and for as long again after it (quiet), one vote ev
 1/`--vote-rate` s goes through `PollService.vote` on the same database and event loop; their
 latencies (from the moment each was due, so a stalled event loop counts) are compared.
 
-Printed: wall time of the cycle, CPU of this process and of the worker, peak RSS of both,
+Printed: wall time of the cycle, CPU of this process (the votes cast meanwhile included:
+`--vote-rate 1` leaves the cycle's own) and of the worker, peak RSS of both,
 requests the server saw by answer, items found, vote p50/p99/max quiet and during.
 """
 
@@ -260,8 +261,8 @@ async def bench(args: argparse.Namespace) -> None:
 
         async with ClientSession() as http:
             answers = (await (await http.post(f"{control}/stats")).json())["answers"]
-        print(f"cycle   : {wall:.2f} s wall, {rounds} claims of up to 100; CPU {cpu:.2f} s in the bot process, "
-              f"{worker_cpu:.2f} s in the parsing worker")
+        print(f"cycle   : {wall:.2f} s wall, {rounds} claims of up to 100; CPU {cpu:.2f} s in the bot process "
+              f"(its votes too), {worker_cpu:.2f} s in the parsing worker")
         print(f"peak RSS: bot {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB, "
               f"worker {peak_rss_mib(worker_pid) if worker_pid else float('nan'):.0f} MiB")
         print(f"feeds   : {checked} checked, {requests} loads; server answers {json.dumps(answers, sort_keys=True)}")

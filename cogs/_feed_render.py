@@ -19,7 +19,7 @@ from bot.feeds.models import Feed, FeedItem, FeedState
 from bot.markdown import escape, escape_inline
 from bot.polls.render import duration_text, shorten, timestamp
 
-from .articles import _link, _timestamp
+from .articles import date_markup, embed_link
 
 COLOR = 0xEE802F  # the colour of feed icons
 
@@ -76,12 +76,12 @@ def item_embed(feed: Feed, item: FeedItem, *, item_id: int, no_article: bool = F
     description = f"{note}\n\n{shorten(summary, DESCRIPTION_LIMIT - len(note) - 2)}" if summary else note
     embed = discord.Embed(
         title=shorten(escape(one_line(item.title, 600)), 256) or "Untitled",
-        url=_link(item.link),
+        url=embed_link(item.link),
         description=description,
         color=COLOR,
     )
     if item.published:
-        embed.add_field(name="Published", value=_timestamp(item.published), inline=True)
+        embed.add_field(name="Published", value=date_markup(item.published), inline=True)
     embed.set_footer(text=f"{origin(feed, item_id)} · {FEED_TEXT}")
     return embed
 

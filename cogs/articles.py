@@ -43,7 +43,7 @@ def article_embed(article: SharedArticle, *, shared_by: str | None = None, origi
     summary = shorten(escape(article.summary), 4096 - len(DESCRIBED_NOTE))
     embed = discord.Embed(
         title=shorten(escape(article.title), 256),
-        url=_link(article.canonical_url) or _link(article.url),
+        url=embed_link(article.canonical_url) or embed_link(article.url),
         description=DESCRIBED_NOTE + summary if described else summary,
         color=COLOR,
     )
@@ -52,11 +52,11 @@ def article_embed(article: SharedArticle, *, shared_by: str | None = None, origi
     if article.site_name:
         embed.add_field(name="Site", value=shorten(escape(article.site_name), 256), inline=True)
     if article.published:
-        when = _timestamp(article.published)
+        when = date_markup(article.published)
         embed.add_field(name="Published", value=when, inline=True)
     if not described:  # a page's description has no reading time worth showing
         embed.add_field(name="Reading time", value=f"{article.reading_minutes} min", inline=True)
-    if image := _link(article.image):
+    if image := embed_link(article.image):
         embed.set_image(url=image)
     if described:
         how = DESCRIBED
@@ -71,11 +71,11 @@ def article_embed(article: SharedArticle, *, shared_by: str | None = None, origi
 _URL = re.compile(r"https?://[^\s\x00-\x1f\x7f]{1,2040}")
 
 
-def _link(url: str | None) -> str | None:
+def embed_link(url: str | None) -> str | None:
     return url if url and _URL.fullmatch(url) else None
 
 
-def _timestamp(published: str) -> str:
+def date_markup(published: str) -> str:
     """Discord's own date markup where the date parses, so readers see it in their locale."""
     try:
         parsed = datetime.fromisoformat(published.replace("Z", "+00:00"))

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..db import ConstraintViolation, Database, WriteConnection
-from ..polls.repository import SKIP_LOCKED, search_terms
+from ..polls.repository import LIKE, SKIP_LOCKED, search_terms
 from .models import Feed, FeedItem
 
 FEED_COLUMNS = (
@@ -29,7 +29,6 @@ _ITEM_COLUMNS = (
     "id, feed_id, item_key, seq, title, link, summary, published, state, attempts, post_started_at,"
     " post_marker, message_id, outcome, claim_until, claimed_by"
 )
-_LIKE = {"sqlite": "LIKE", "postgresql": "ILIKE"}
 _GREATEST = {"sqlite": "max", "postgresql": "greatest"}
 
 MAX_KEY = 512  # the schema's limit on item_key
@@ -198,7 +197,7 @@ class FeedRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._skip_locked = SKIP_LOCKED[db.dialect]
-        self._like = _LIKE[db.dialect]
+        self._like = LIKE[db.dialect]
         self._greatest = _GREATEST[db.dialect]
 
     # ------------------------------------------------------------ reading feeds

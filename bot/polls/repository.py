@@ -51,7 +51,7 @@ SKIP_LOCKED = {"sqlite": "", "postgresql": " FOR UPDATE SKIP LOCKED"}
 # UPDATE SKIP LOCKED)`, PostgreSQL may run the subquery again for rows it updates and claim
 # more than n (claim_due with LIMIT 2 took 5 of 5 due jobs).
 # SQLite's LIKE ignores case (ASCII); PostgreSQL's does not, its ILIKE does (all of Unicode).
-_LIKE = {"sqlite": "LIKE", "postgresql": "ILIKE"}
+LIKE = {"sqlite": "LIKE", "postgresql": "ILIKE"}
 # How long a process owns an announcement it claimed before another may take it over.
 ANNOUNCE_LEASE = 120.0
 
@@ -98,7 +98,7 @@ class PollRepository:
         self.db = db
         self._columns = _COLUMNS + _OPTIONS[db.dialect]
         self._skip_locked = SKIP_LOCKED[db.dialect]
-        self._like = _LIKE[db.dialect]
+        self._like = LIKE[db.dialect]
         self._greatest = {"sqlite": "max", "postgresql": "greatest"}[db.dialect]
 
     # ------------------------------------------------------------ creating

@@ -19,7 +19,7 @@ from enum import Enum
 
 from ..db import Database, WriteConnection
 from .models import Poll, PollDraft
-from .repository import _COLUMNS, _LIKE, _OPTIONS, _poll, insert_poll, read_poll, schedule_reminder, search_terms
+from .repository import _COLUMNS, _OPTIONS, LIKE, _poll, insert_poll, read_poll, schedule_reminder, search_terms
 from .schedule import Posting, plan_posting
 
 CANCELLED_OUTCOME = "skipped: cancelled"
@@ -111,7 +111,7 @@ class ScheduleRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._columns = _COLUMNS + _OPTIONS[db.dialect]
-        self._like = _LIKE[db.dialect]
+        self._like = LIKE[db.dialect]
 
     # ------------------------------------------------------------ posting
 

@@ -77,8 +77,11 @@ class DeadlineScheduler:
         while True:
             self._again = False
             try:
-                await self._run_due()
+                # Most wakes find nothing due: one read, and no pass (a pass claims by writing).
                 deadline = await self._next_deadline()
+                if deadline is not None and deadline <= self._clock():
+                    await self._run_due()
+                    deadline = await self._next_deadline()
             except StorageUnavailable:  # the database logged the incident once already
                 log.debug("%s scheduler: the database can't store writes; retrying in %ss", self._name, ERROR_BACKOFF)
                 deadline = self._clock() + ERROR_BACKOFF

@@ -110,7 +110,7 @@ class Feeds(commands.Cog):
         )
         self._pages = asyncio.Semaphore(PAGE_CONCURRENCY)
         self.scheduler = DeadlineScheduler(
-            next_deadline=lambda: self.service.next_deadline(shards=self._shards()),
+            next_deadline=self._next_deadline,
             run_due=self.run_due,
             clock=bot.clock,
             name="feeds",
@@ -171,20 +171,22 @@ class Feeds(commands.Cog):
         except Exception:  # the leases run out by themselves; the poster must go on regardless
             log.warning("could not take back this process's earlier feed claims", exc_info=True)
 
-    async def run_due(self) -> None:
-        """The scheduler's pass: check the feeds that are due (this process's servers), tell
-        the channels of feeds paused for failing, post what the checks released."""
+    async def _next_deadline(self) -> float | None:
+        """The scheduler's look (every wake), after what is owed since the last stop."""
         await self._take_back_claims()
-        owner, shards = self.bot.claim_owner, self._shards()
+        shards = self._shards()
         if not self._sent_missed_notices:
             # Paused for failing by a check whose report was lost to a stop: notices owed.
             for feed in await self.service.unnoticed(shards=shards):
                 await self._send_paused_notice(feed)
             self._sent_missed_notices = True
-        # One read when nothing is due (most wakes): the claims below are writes.
-        due = await self.service.next_deadline(shards=shards)
-        if due is None or due > self.bot.clock():
-            return
+        return await self.service.next_deadline(shards=shards)
+
+    async def run_due(self) -> None:
+        """The scheduler's pass, when something is due: check the feeds that are due (this
+        process's servers), tell the channels of feeds paused for failing, post what the checks
+        released."""
+        owner, shards = self.bot.claim_owner, self._shards()
         while True:
             report = await self.service.check_due(owner=owner, limit=CHECK_BATCH, shards=shards)
             for feed in report.paused_for_failing:

@@ -83,7 +83,7 @@ class Polls(commands.Cog):
         self.watchdog = AckWatchdog()
         self.jobs = JobRepository(bot.db)
         self.scheduler = DeadlineScheduler(
-            next_deadline=self.service.repo.next_deadline,
+            next_deadline=self._next_deadline,
             run_due=self.close_due_polls,
             clock=bot.clock,
             name="poll-deadlines",
@@ -223,15 +223,17 @@ class Polls(commands.Cog):
 
     # ================================================================ closing
 
+    async def _next_deadline(self) -> float | None:
+        # Until it has succeeded, taking back earlier claims is tried on every wake.
+        await self._take_back_claims()
+        return await self.service.repo.next_deadline()
+
     async def close_due_polls(self) -> None:
         """The scheduler's pass: close what is overdue, announce every closed poll this process
         can claim, then send the scheduled posts and reminders that are due. Every process
         sharing the database runs it; the claims make each message exactly one process's job
         (and a dead process's job another's)."""
         repo = self.service.repo
-        await self._take_back_claims()
-        if not await repo.has_work(self.bot.clock()):
-            return
         while True:
             closed = await repo.close_due(self.bot.clock(), limit=CLOSE_BATCH)
             for poll_id in closed:

@@ -283,12 +283,6 @@ class PollRepository:
             ") AS deadlines"
         )
 
-    async def has_work(self, now: float) -> bool:
-        """Whether a pass of the scheduler would close or claim anything: one read, so that
-        processes looking often at a shared database write only when there is work."""
-        deadline = await self.next_deadline()
-        return deadline is not None and deadline <= now
-
     async def due(self, now: float, limit: int = 100) -> list[int]:
         rows = await self.db.fetchall(
             "SELECT id FROM polls WHERE closed_at IS NULL AND closes_at IS NOT NULL "

@@ -75,8 +75,10 @@ class Storage:
         self.deadline_failures: list[BaseException] = []  # raised by the next next_deadline calls
         self.gate: asyncio.Event | None = None  # when set up, run_due waits for it
         self.closes_due = True  # False: run_due leaves due deadlines in place (it failed for them)
+        self.reads = 0
 
     async def next_deadline(self) -> float | None:
+        self.reads += 1
         if self.deadline_failures:
             raise self.deadline_failures.pop(0)
         return min(self.deadlines, default=None)
@@ -125,21 +127,32 @@ async def _settle() -> None:
 
 
 async def test_start_runs_due_at_once(scheduler, storage):
+    storage.deadlines = [START - 10]  # overdue from before a restart
     scheduler.start()
-    assert await storage.next_run() == START  # overdue deadlines from before a restart
+    assert await storage.next_run() == START
+
+
+async def test_a_wake_with_nothing_due_is_one_read_and_no_pass(scheduler, storage, time):
+    # Processes sharing a database wake often; a pass claims work by writing.
+    storage.deadlines = [START + 1_000]
+    scheduler.start()
+    for looks in range(1, 5):
+        sleep = await time.next_sleep()
+        assert storage.reads == looks
+        await time.pass_time(sleep)
+    assert storage.runs.empty()
 
 
 async def test_sleeps_exactly_until_the_next_deadline(scheduler, storage, time):
     storage.deadlines = [START + 120, START + 500]
     scheduler.start()
-    await storage.next_run()
     assert (await time.next_sleep()).delay == 120
+    assert storage.runs.empty()  # nothing was due yet
 
 
 async def test_runs_due_when_the_deadline_passes(scheduler, storage, time):
     storage.deadlines = [START + 120]
     scheduler.start()
-    await storage.next_run()
     await time.pass_time(await time.next_sleep())
     assert await storage.next_run() == START + 120
 
@@ -147,7 +160,6 @@ async def test_runs_due_when_the_deadline_passes(scheduler, storage, time):
 async def test_after_the_last_deadline_sleeps_the_longest_interval(scheduler, storage, time):
     storage.deadlines = [START + 120]
     scheduler.start()
-    await storage.next_run()
     await time.pass_time(await time.next_sleep())
     await storage.next_run()
     assert (await time.next_sleep()).delay == MAX_SLEEP
@@ -182,29 +194,37 @@ async def test_an_overdue_deadline_is_retried_after_a_second_not_in_a_spin(sched
 
 async def test_poke_wakes_a_sleeping_scheduler_at_once(scheduler, storage, time):
     scheduler.start()
-    await storage.next_run()
     first = await time.next_sleep()  # no deadline yet: a long sleep
     storage.deadlines = [START + 60]
     scheduler.poke()
-    assert await storage.next_run() == START  # no time has passed
-    assert (await time.next_sleep()).delay == 60
+    assert (await time.next_sleep()).delay == 60  # looked again, though no time has passed
     await _settle()
     assert first.future.cancelled()
+    assert storage.reads == 2 and storage.runs.empty()
+
+
+async def test_poke_with_work_due_runs_it_at_once(scheduler, storage, time):
+    scheduler.start()
+    await time.next_sleep()
+    storage.deadlines = [START]
+    scheduler.poke()
+    assert await storage.next_run() == START
 
 
 async def test_two_quick_pokes_leave_a_single_loop(scheduler, storage, time):
+    storage.deadlines = [START + 60]
     scheduler.start()
-    await storage.next_run()
     await time.next_sleep()
     scheduler.poke()
     scheduler.poke()
-    await storage.next_run()
     await time.next_sleep()
     await _settle()
     assert storage.runs.empty() and time.sleeps.empty()
 
 
 async def test_poke_while_running_due_looks_again_before_sleeping(scheduler, storage, time):
+    storage.deadlines = [START]
+    storage.closes_due = False  # still due after the run: unpoked, it would sleep a second first
     storage.gate = asyncio.Event()
     scheduler.start()
     await storage.next_run()  # run_due is in progress
@@ -222,6 +242,7 @@ async def test_poke_before_start_does_nothing(scheduler, storage, time):
 
 
 async def test_start_twice_runs_one_loop(scheduler, storage, time):
+    storage.deadlines = [START]
     scheduler.start()
     scheduler.start()
     await storage.next_run()
@@ -236,7 +257,6 @@ async def test_start_twice_runs_one_loop(scheduler, storage, time):
 async def test_stop_cancels_the_sleep_and_nothing_runs_afterwards(scheduler, storage, time):
     storage.deadlines = [START + 60]
     scheduler.start()
-    await storage.next_run()
     sleep = await time.next_sleep()
     await scheduler.stop()
     time.now += 3_600
@@ -246,6 +266,7 @@ async def test_stop_cancels_the_sleep_and_nothing_runs_afterwards(scheduler, sto
 
 
 async def test_stop_interrupts_a_run_in_progress(scheduler, storage):
+    storage.deadlines = [START]
     storage.gate = asyncio.Event()
     scheduler.start()
     await storage.next_run()
@@ -262,7 +283,6 @@ async def test_stop_without_start_is_harmless(scheduler, storage):
 
 async def test_poke_after_stop_does_nothing(scheduler, storage, time):
     scheduler.start()
-    await storage.next_run()
     await time.next_sleep()
     await scheduler.stop()
     scheduler.poke()
@@ -271,6 +291,8 @@ async def test_poke_after_stop_does_nothing(scheduler, storage, time):
 
 
 async def test_start_after_stop_runs_again(scheduler, storage, time):
+    storage.deadlines = [START]
+    storage.closes_due = False
     scheduler.start()
     await storage.next_run()
     await scheduler.stop()
@@ -282,6 +304,7 @@ async def test_start_after_stop_runs_again(scheduler, storage, time):
 
 
 async def test_error_in_run_due_is_logged(scheduler, storage, time, caplog):
+    storage.deadlines = [START]
     storage.failures = [RuntimeError("database is locked")]
     with caplog.at_level(logging.ERROR, logger="bot.scheduler"):
         scheduler.start()
@@ -306,14 +329,14 @@ async def test_storage_failures_are_retried_without_a_log_entry_each(scheduler, 
 
 
 async def test_error_in_run_due_backs_off_before_retrying(scheduler, storage, time):
-    storage.deadlines = [START + 5]
+    storage.deadlines = [START, START + 5]
     storage.failures = [RuntimeError("database is locked")]
     scheduler.start()
     assert (await time.next_sleep()).delay == ERROR_BACKOFF
 
 
 async def test_error_in_run_due_is_retried_and_the_scheduler_keeps_going(scheduler, storage, time):
-    storage.deadlines = [START + 200]
+    storage.deadlines = [START, START + 200]
     storage.failures = [RuntimeError("database is locked")]
     scheduler.start()
     await storage.next_run()  # fails

@@ -48,15 +48,6 @@ def number_of(message: discord.Message) -> int:
     return int(match[1])
 
 
-async def advance(env, seconds: float) -> None:
-    """Virtual time in steps: the scheduler wakes at least every 5 minutes, and one call of
-    `advance_time` must settle within a few real seconds."""
-    while seconds > 0:
-        step = min(seconds, HOUR)
-        await env.advance_time(step)
-        seconds -= step
-
-
 def _posts(env) -> list:
     return [r for r in env.http_requests if r.method == "POST" and r.path.endswith("/messages")]
 
@@ -75,9 +66,9 @@ async def test_a_scheduled_poll_appears_at_its_time_and_not_before(world):
     assert result.ephemeral
     assert f"Poll #1 will appear in {world.general.mention} <t:{start}:F> (<t:{start}:R>)" in told
     assert public(world.general) == []
-    await world.env.advance_time(2 * HOUR - 60)
+    await world.advance(2 * HOUR - 60)
     assert public(world.general) == []
-    await world.env.advance_time(61)
+    await world.advance(61)
     [message] = poll_messages(world.general)
     assert number_of(message) == 1
     poll = await world.poll(1)
@@ -86,10 +77,10 @@ async def test_a_scheduled_poll_appears_at_its_time_and_not_before(world):
     assert [b.custom_id for b in buttons(message)] == [f"quorum:vote:{poll.id}:{i}" for i in range(4)]
     vote = await world.alice.click(message, custom_id=f"quorum:vote:{poll.id}:2")
     assert "Your vote" in reply_text(vote)
-    await world.env.advance_time(HOUR + 5)
+    await world.advance(HOUR + 5)
     results = [m for m in public(world.general) if "Results of poll #1" in card_text(m)]
     assert len(results) == 1
-    await world.env.advance_time(3 * HOUR)
+    await world.advance(3 * HOUR)
     assert len(poll_messages(world.general)) == 1  # posted once, never again
 
 
@@ -98,9 +89,9 @@ async def test_a_scheduled_poll_at_an_absolute_time_in_another_channel(world):
     start = int(world.now()) + 5 * HOUR
     result = await world.create(world.carol, starts=f"<t:{start}:F>", duration="30m", channel=news)
     assert f"Poll #1 will appear in {news.mention} <t:{start}:F>" in reply_text(result)
-    await advance(world.env, 5 * HOUR - 2)
+    await world.advance(5 * HOUR - 2)
     assert poll_messages(news) == []
-    await world.env.advance_time(4)
+    await world.advance(4)
     assert len(poll_messages(news)) == 1 and poll_messages(world.general) == []
 
 
@@ -108,7 +99,7 @@ async def test_a_poll_created_meanwhile_takes_the_next_number_after_the_schedule
     await world.create(world.carol, starts="1h", duration="1h")
     now_result = await world.create(world.mod)
     assert "Poll #2 is up" in reply_text(now_result)
-    await world.env.advance_time(HOUR + 2)
+    await world.advance(HOUR + 2)
     assert sorted(number_of(m) for m in poll_messages(world.general)) == [1, 2]
 
 
@@ -172,7 +163,7 @@ async def test_the_creator_cancels_a_scheduled_poll_and_it_never_appears(world):
     assert poll.cancelled_by == world.carol.id
     listed = await world.carol.slash(world.general, "poll scheduled")
     assert "Nothing is scheduled" in listed.response.embeds[0].description
-    await world.env.advance_time(3 * HOUR)
+    await world.advance(3 * HOUR)
     assert public(world.general) == []
     again = await world.carol.slash(world.general, "poll cancel", poll="#1")
     assert "already cancelled" in reply_text(again)
@@ -224,9 +215,9 @@ async def test_a_repeating_poll_posts_copies_with_their_own_numbers_deadlines_an
     copy1 = await world.poll(1)
     await world.alice.click(first, custom_id=f"quorum:vote:{copy1.id}:0")
     await world.create(world.mod, question="Unrelated?", options="a | b")  # #3: #2 is the waiting copy
-    await world.env.advance_time(HOUR - 5)
+    await world.advance(HOUR - 5)
     assert [number_of(m) for m in poll_messages(world.general)] == [1, 3]
-    await world.env.advance_time(10)
+    await world.advance(10)
     second = poll_messages(world.general)[-1]
     assert number_of(second) == 2
     copy2 = await world.poll(2)
@@ -240,7 +231,7 @@ async def test_a_repeating_poll_posts_copies_with_their_own_numbers_deadlines_an
     assert (await world.db.tally(copy2)).counts == (0, 0, 0, 1)
     assert (await world.db.get(copy1.id)).closed_at is not None  # by its own deadline
     assert any("Results of poll #1" in card_text(m) for m in public(world.general))
-    await world.env.advance_time(HOUR)
+    await world.advance(HOUR)
     third = poll_messages(world.general)[-1]
     assert number_of(third) == 4  # the copy made when #2 was posted
     copy3 = await world.poll(4)
@@ -253,7 +244,7 @@ async def test_a_repeating_poll_posts_copies_with_their_own_numbers_deadlines_an
 
 async def test_stopping_a_series_by_a_posted_copy_keeps_that_copy_open(world):
     await world.create(world.carol, duration="30m", repeat="1h")
-    await world.env.advance_time(HOUR + 2)
+    await world.advance(HOUR + 2)
     assert [number_of(m) for m in poll_messages(world.general)] == [1, 2]
     copy2 = await world.poll(2)
     result = await world.carol.slash(world.general, "poll cancel", poll="1")
@@ -261,7 +252,7 @@ async def test_stopping_a_series_by_a_posted_copy_keeps_that_copy_open(world):
     assert told.startswith("Poll #1 repeats no more: its next copy (#3, due <t:")
     assert f"Copy #2 stays open until its deadline (<t:{int(copy2.closes_at)}:R>)." in told
     assert (await world.db.get(copy2.id)).is_open
-    await world.env.advance_time(3 * HOUR)
+    await world.advance(3 * HOUR)
     assert [number_of(m) for m in poll_messages(world.general)] == [1, 2]
     assert any("Results of poll #2" in card_text(m) for m in public(world.general))
     stopped = await world.carol.slash(world.general, "poll cancel", poll="2")
@@ -274,7 +265,7 @@ async def test_stopping_a_series_by_its_waiting_copy(world):
     result = await world.mod.slash(world.general, "poll cancel", poll="2")
     assert reply_text(result).startswith("Poll #2 is cancelled and its series repeats no more.")
     assert "Copy #1 stays open until its deadline" in reply_text(result)
-    await world.env.advance_time(2 * HOUR)
+    await world.advance(2 * HOUR)
     assert [number_of(m) for m in poll_messages(world.general)] == [1]
 
 
@@ -283,12 +274,12 @@ async def test_stopping_a_series_by_its_waiting_copy(world):
 
 async def test_a_restart_before_the_time_posts_it_once(world, make_bot):
     await world.create(world.carol, starts="2h", duration="1h")
-    await world.env.advance_time(HOUR)
+    await world.advance(HOUR)
     await world.env.restart_bot(make_bot())
     assert public(world.general) == []
-    await world.env.advance_time(HOUR + 2)
+    await world.advance(HOUR + 2)
     await world.env.restart_bot(make_bot())
-    await world.env.advance_time(600)
+    await world.advance(600)
     assert len(poll_messages(world.general)) == 1
 
 
@@ -296,7 +287,7 @@ async def test_a_crash_after_sending_but_before_recording_does_not_post_twice(wo
     """What a crash between the send and `mark_posted` leaves: the message is in the channel,
     the post job started and unfinished, the poll without its message (nor its next copy)."""
     await world.create(world.carol, starts="1h", duration="30m", repeat="1h")
-    await world.env.advance_time(HOUR + 2)
+    await world.advance(HOUR + 2)
     [message] = poll_messages(world.general)
     poll = await world.poll(1)
     started = await world.env.bot.db.fetchval(
@@ -317,7 +308,7 @@ async def test_a_crash_after_sending_but_before_recording_does_not_post_twice(wo
     await world.env.bot.db.write(crash)
     sent_before = len(_posts(world.env))
     await world.env.restart_bot(make_bot())
-    await world.env.advance_time(5)
+    await world.advance(5)
     assert len(_posts(world.env)) == sent_before, "found, not sent again"
     assert [m.id for m in poll_messages(world.general)] == [message.id]
     stored = await world.poll(1)
@@ -340,12 +331,12 @@ async def test_a_post_started_by_a_dead_process_is_taken_over_and_sent_once(worl
     jobs = JobRepository(world.env.bot.db)
     [job] = await jobs.claim_due(owner="other-process/dead", now=poll.starts_at, limit=5)
     assert await jobs.mark_started(job, owner="other-process/dead", now=poll.starts_at)
-    await world.env.advance_time(HOUR + 2)
+    await world.advance(HOUR + 2)
     assert public(world.general) == []  # the dead process's lease still holds it
-    await world.env.advance_time(130)
+    await world.advance(130)
     assert len(poll_messages(world.general)) == 1
     await world.env.restart_bot(make_bot())
-    await world.env.advance_time(600)
+    await world.advance(600)
     assert len(poll_messages(world.general)) == 1
 
 
@@ -354,11 +345,11 @@ async def test_downtime_across_three_intervals_posts_one_copy_then_keeps_to_the_
     await world.create(world.carol, duration="30m", repeat="1h")
     assert [number_of(m) for m in poll_messages(world.general)] == [1]
     # Down from just before copy 2's time until three more grid times have passed, and 20 minutes.
-    await world.env.advance_time(HOUR - 60)
+    await world.advance(HOUR - 60)
     clock.offset += 3 * HOUR + 20 * 60 + 60
     with caplog.at_level(logging.WARNING, logger="cogs.poll_schedule"):
         await world.env.restart_bot(make_bot())
-        await world.env.advance_time(2)
+        await world.advance(2)
     assert [number_of(m) for m in poll_messages(world.general)] == [1, 2]  # one copy, not four
     late = [r for r in caplog.records if "posted" in r.getMessage() and "late" in r.getMessage()]
     assert len(late) == 1 and "3 scheduled time(s) passed" in late[0].getMessage()
@@ -367,9 +358,9 @@ async def test_downtime_across_three_intervals_posts_one_copy_then_keeps_to_the_
     assert copy2.closes_at == pytest.approx(world.now() + 30 * 60 - 2, abs=3)
     copy3 = await world.poll(3)
     assert copy3.starts_at == pytest.approx(start + 5 * HOUR, abs=1)  # the grid, not "an hour after coming back"
-    await world.env.advance_time(start + 5 * HOUR - world.now() - 5)
+    await world.advance(start + 5 * HOUR - world.now() - 5)
     assert [number_of(m) for m in poll_messages(world.general)] == [1, 2]
-    await world.env.advance_time(10)
+    await world.advance(10)
     assert [number_of(m) for m in poll_messages(world.general)] == [1, 2, 3]
     assert any("Results of poll #1" in card_text(m) for m in public(world.general))
     assert any("Results of poll #2" in card_text(m) for m in public(world.general))
@@ -384,7 +375,7 @@ async def test_a_deleted_channel_means_nothing_is_posted_and_the_creator_is_told
     world.env.backend.delete_channel(news.id)
     await world.env.settle()
     with caplog.at_level(logging.ERROR, logger="cogs.poll_schedule"):
-        await world.env.advance_time(HOUR + 2)
+        await world.advance(HOUR + 2)
     assert public(world.general) == []
     [dm] = dms(world.creator_user)
     assert "Your scheduled poll #1" in dm.content and "the channel no longer exists" in dm.content
@@ -396,7 +387,7 @@ async def test_a_deleted_channel_means_nothing_is_posted_and_the_creator_is_told
         "SELECT outcome FROM poll_jobs WHERE poll_id = ? AND kind = 'post'", (poll.id,)
     )
     assert outcome == "failed: the channel no longer exists"
-    await world.env.advance_time(3 * HOUR)
+    await world.advance(3 * HOUR)
     assert len(dms(world.creator_user)) == 1  # told once
     assert (await world.schedules.list_scheduled(world.guild.id))[1] == 0
 
@@ -409,7 +400,7 @@ async def test_a_permission_removed_before_the_time_means_nothing_is_posted(worl
         Overwrite(target_id=me, type=OverwriteType.MEMBER, deny=discord.Permissions(send_messages=True).value),
     )
     await world.env.settle()
-    await world.env.advance_time(HOUR + 2)
+    await world.advance(HOUR + 2)
     assert public(world.general) == []
     [dm] = dms(world.creator_user)
     assert "I no longer have the Send Messages permission there" in dm.content
@@ -423,8 +414,8 @@ async def test_a_dm_that_fails_is_logged_not_retried(world, caplog):
     world.env.inject_error("POST", "/users/@me/channels", status=403, code=50007,
                            message="Cannot send messages to this user", times=None)
     with caplog.at_level(logging.WARNING, logger="cogs.poll_schedule"):
-        await world.env.advance_time(HOUR + 2)
-        await world.env.advance_time(2 * HOUR)
+        await world.advance(HOUR + 2)
+        await world.advance(2 * HOUR)
     warnings = [r for r in caplog.records if "could not tell its creator" in r.getMessage()]
     assert len(warnings) == 1
     assert dms(world.creator_user) == []

@@ -24,7 +24,8 @@ def test_freezing_moves_the_live_heap_out_of_the_collectors_scans(unfrozen):
     survivor = [object()]
     assert any(o is survivor for o in gc.get_objects())
     frozen = freeze_startup_heap()
-    assert frozen == gc.get_freeze_count() > 1000
+    # A thread left by an earlier test may free a frozen object meanwhile: at most `frozen`.
+    assert frozen >= gc.get_freeze_count() > 1000
     assert not any(o is survivor for o in gc.get_objects())  # no generation scans it any more
     # Objects made afterwards are collected as usual: a cycle made now is freed.
     class Node:

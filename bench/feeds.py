@@ -134,6 +134,14 @@ def cpu_of(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, over all cores (/proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    tick = os.sysconf("SC_CLK_TCK")
+    return (sum(fields) - idle) / tick, sum(fields) / tick
+
+
 def peak_rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -141,15 +149,20 @@ def peak_rss_mib(pid: int) -> float:
     return float("nan")
 
 
-async def votes_while(service, poll_id: int, rate: float, until: asyncio.Event, first_voter: int) -> list[float]:
+async def votes_while(
+    service, poll_id: int, rate: float, until: asyncio.Event, first_voter: int
+) -> tuple[list[float], list[float]]:
     """Cast votes at `rate` per second until `until` is set; each one's latency from when it was
-    due, so time the event loop was blocked counts."""
+    due, so time the event loop was blocked counts, and how late each began (the event loop's
+    share of that latency: the rest is the database's)."""
     latencies: list[float] = []
+    lateness: list[float] = []
     pending: set[asyncio.Task] = set()
     start = time.perf_counter()
     n = 0
 
     async def one(voter: int, due: float) -> None:
+        lateness.append(time.perf_counter() - due)
         await service.vote(poll_id, voter % 4, user_id=voter, role_ids=[])
         latencies.append(time.perf_counter() - due)
 
@@ -164,7 +177,7 @@ async def votes_while(service, poll_id: int, rate: float, until: asyncio.Event, 
         n += 1
     if pending:
         await asyncio.gather(*pending)
-    return latencies
+    return latencies, lateness
 
 
 async def bench(args: argparse.Namespace) -> None:
@@ -236,6 +249,7 @@ async def bench(args: argparse.Namespace) -> None:
         stop = asyncio.Event()
         voting = asyncio.create_task(votes_while(polls, poll.id, args.vote_rate, stop, 10_000_000))
         wall0, cpu0, worker_cpu0 = time.perf_counter(), sum(os.times()[:2]), cpu_of(workers.pids[0])
+        server_cpu0, (busy0, total0) = cpu_of(server.pid), machine_busy()
         checked = new_items = requests = rounds = 0
         while True:
             report = await service.check_due(owner="bench/1", limit=100)
@@ -247,29 +261,34 @@ async def bench(args: argparse.Namespace) -> None:
             requests += report.requests
         wall = time.perf_counter() - wall0
         cpu = sum(os.times()[:2]) - cpu0
+        server_cpu = cpu_of(server.pid) - server_cpu0
+        busy1, total1 = machine_busy()
+        machine = (busy1 - busy0) / (total1 - total0) if total1 > total0 else float("nan")
         worker_pid = workers.pids[0] if workers.pids else None
         worker_cpu = cpu_of(worker_pid) - worker_cpu0 if worker_pid else float("nan")
         stop.set()
-        during = await voting
+        during, during_late = await voting
         posts = await service.claim_posts(owner="bench/1", limit=100_000)
 
         stop = asyncio.Event()
         quiet_task = asyncio.create_task(votes_while(polls, poll.id, args.vote_rate, stop, 20_000_000))
         await asyncio.sleep(wall)
         stop.set()
-        quiet = await quiet_task
+        quiet, quiet_late = await quiet_task
 
         async with ClientSession() as http:
             answers = (await (await http.post(f"{control}/stats")).json())["answers"]
         print(f"cycle   : {wall:.2f} s wall, {rounds} claims of up to 100; CPU {cpu:.2f} s in the bot process "
-              f"(its votes too), {worker_cpu:.2f} s in the parsing worker")
+              f"(its votes too), {worker_cpu:.2f} s in the parsing worker, {server_cpu:.2f} s in the feed "
+              f"server; the machine's cores {machine:.0%} busy")
         print(f"peak RSS: bot {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB, "
               f"worker {peak_rss_mib(worker_pid) if worker_pid else float('nan'):.0f} MiB")
         print(f"feeds   : {checked} checked, {requests} loads; server answers {json.dumps(answers, sort_keys=True)}")
         print(f"items   : {new_items} new, {len(posts)} released for posting (FEED_MAX_POSTS=5 per feed)")
-        for label, figures in (("quiet", quiet), ("cycle", during)):
+        for label, figures, late in (("quiet", quiet, quiet_late), ("cycle", during, during_late)):
             print(f"votes {label:5}: {len(figures)} votes, p50 {percentile(figures, 50) * 1000:.1f} ms, "
-                  f"p99 {percentile(figures, 99) * 1000:.1f} ms, max {max(figures) * 1000:.1f} ms")
+                  f"p99 {percentile(figures, 99) * 1000:.1f} ms, max {max(figures) * 1000:.1f} ms; "
+                  f"began late by p99 {percentile(late, 99) * 1000:.1f} ms (the event loop)")
         print(f"p99 ratio (cycle / quiet): {percentile(during, 99) / percentile(quiet, 99):.2f}")
         await db.close()
     finally:

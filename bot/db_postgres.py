@@ -187,9 +187,13 @@ class PostgresDatabase(Database):
 
     def __init__(self, url: str, writer: psycopg.Connection[Any], executor: ThreadPoolExecutor,
                  reader: psycopg.Connection[Any], read_executor: ThreadPoolExecutor) -> None:
-        super().__init__(executor)
+        super().__init__(
+            executor, ThreadPoolExecutor(max_workers=1, thread_name_prefix="quorum-db-background")
+        )
         self.url = url
         self._writer = writer
+        # Background writes' own session (feed checks, claims of work), opened on first use.
+        self._background_writer: psycopg.Connection[Any] | None = None
         self._reader = reader
         self._read_executor = read_executor
 
@@ -234,6 +238,10 @@ class PostgresDatabase(Database):
         await loop.run_in_executor(self._read_executor, self._reader.close)
         self._read_executor.shutdown(wait=True)
         await loop.run_in_executor(self._executor, self._writer.close)
+        background = self._background_writer
+        if background is not None:
+            assert self._background_executor is not None
+            await loop.run_in_executor(self._background_executor, background.close)
 
     # ---------------------------------------------------------------- reads
 
@@ -282,23 +290,33 @@ class PostgresDatabase(Database):
         return getattr(error, "sqlstate", None) or type(error).__name__
 
     def _run_batch(self, work: list[WriteFn[Any] | Statement]) -> list[Outcome]:
-        """In the writer thread: one transaction. Runs of statements go in one pipeline each;
-        other writes each get a savepoint. If a pipelined statement raises after all (a bug, not
-        a rule), the batch is rolled back and run again with a savepoint for every write."""
-        if self._writer.closed or self._writer.broken:
-            self._reconnect_writer()
+        return self._run_on("_writer", work)
+
+    def _run_background_batch(self, work: list[WriteFn[Any] | Statement]) -> list[Outcome]:
+        if self._background_writer is None:
+            self._background_writer = _connect_writer(self.url)
+        return self._run_on("_background_writer", work)
+
+    def _run_on(self, slot: str, work: list[WriteFn[Any] | Statement]) -> list[Outcome]:
+        """In the thread of the write connection named `slot`: one transaction. Runs of
+        statements go in one pipeline each; other writes each get a savepoint. If a pipelined
+        statement raises after all (a bug, not a rule), the batch is rolled back and run again
+        with a savepoint for every write."""
+        raw: psycopg.Connection[Any] = getattr(self, slot)
+        if raw.closed or raw.broken:
+            raw = self._reconnect(slot)
         else:
-            _roll_back(self._writer)  # a backstop: a batch never starts inside another's transaction
+            _roll_back(raw)  # a backstop: a batch never starts inside another's transaction
         pipelined, reconnected, crossed = True, False, 0
         while True:
             try:
-                return self._transaction(work, pipelined=pipelined)
+                return self._transaction(raw, work, pipelined=pipelined)
             except _NotStarted:
                 # The connection died while idle (a server restart): nothing of this batch ran,
                 # so it is safe to send it again, once, on a new connection.
                 if reconnected:
                     raise StorageUnavailable("the database connection died again on reconnecting") from None
-                self._reconnect_writer()
+                raw = self._reconnect(slot)
                 reconnected = True
             except _PipelineFailed:
                 if not pipelined:
@@ -312,14 +330,18 @@ class PostgresDatabase(Database):
                     raise
                 log.info("write batch crossed another process's (attempt %d); running it again", crossed)
 
-    def _reconnect_writer(self) -> None:
-        log.warning("the write connection to %s was lost; reconnecting", self.target)
+    def _reconnect(self, slot: str) -> psycopg.Connection[Any]:
+        log.warning("the %s connection to %s was lost; reconnecting",
+                    "write" if slot == "_writer" else "background write", self.target)
         with contextlib.suppress(psycopg.Error):
-            self._writer.close()
-        self._writer = _connect_writer(self.url)
+            getattr(self, slot).close()
+        conn = _connect_writer(self.url)
+        setattr(self, slot, conn)
+        return conn
 
-    def _transaction(self, work: list[WriteFn[Any] | Statement], *, pipelined: bool) -> list[Outcome]:
-        raw = self._writer
+    def _transaction(
+        self, raw: psycopg.Connection[Any], work: list[WriteFn[Any] | Statement], *, pipelined: bool
+    ) -> list[Outcome]:
         if pipelined and not _has_news(raw) and all(isinstance(item, Statement) for item in work):
             return self._one_round_trip(raw, work)  # type: ignore[arg-type]
         return self._transaction_in_steps(raw, work, pipelined=pipelined)

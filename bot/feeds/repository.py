@@ -360,7 +360,7 @@ class FeedRepository:
                 (now, feed_id),
             ).rowcount == 1
 
-        return await self.db.write(update)
+        return await self.db.write(update, background=True)
 
     async def unnoticed(self, shards: tuple[int, tuple[int, ...]] | None = None) -> list[Feed]:
         """Feeds paused by Quorum whose notice nobody has claimed (e.g. the process stopped
@@ -410,7 +410,7 @@ class FeedRepository:
             ).fetchall()
             return sorted((feed_from_row(r) for r in rows), key=lambda f: (f.next_check_at, f.id))
 
-        return await self.db.write(update)
+        return await self.db.write(update, background=True)
 
     async def release_check(self, feed_id: int, *, owner: str) -> None:
         """Hand a claimed check back unrecorded (it waited too long for its host's turn): due
@@ -418,6 +418,7 @@ class FeedRepository:
         await self.db.write_statement(
             "UPDATE feeds SET claim_until = NULL WHERE id = ? AND claimed_by = ? AND claim_until IS NOT NULL",
             (feed_id, owner),
+            background=True,
         )
 
     def _finish_check(self, conn: WriteConnection, feed_id: int, owner: str, sets: str, params: Sequence[Any]) -> Any:
@@ -496,7 +497,7 @@ class FeedRepository:
             self._release_next(conn, feed_id, now=now, max_posts=max_posts)
             return Recorded(feed_from_row(row), len(new))
 
-        return await self.db.write(record)
+        return await self.db.write(record, background=True)
 
     @staticmethod
     def _forget_oldest(conn: WriteConnection, feed_id: int, top: int, listed: Sequence[str]) -> None:
@@ -536,7 +537,7 @@ class FeedRepository:
             self._release_next(conn, feed_id, now=now, max_posts=max_posts)
             return feed_from_row(row)
 
-        return await self.db.write(record)
+        return await self.db.write(record, background=True)
 
     async def record_failure(
         self,
@@ -573,7 +574,7 @@ class FeedRepository:
             self._release_next(conn, feed_id, now=now, max_posts=max_posts)
             return feed_from_row(row)
 
-        return await self.db.write(record)
+        return await self.db.write(record, background=True)
 
     # ------------------------------------------------------------ posts
 
@@ -612,7 +613,7 @@ class FeedRepository:
             ).fetchall()
             return sorted((_item(r) for r in rows), key=lambda i: (i.feed_id, i.seq))
 
-        return await self.db.write(update)
+        return await self.db.write(update, background=True)
 
     async def start_item(
         self, item_id: int, *, owner: str, attempts: int, marker: str, now: float, lease: float
@@ -629,7 +630,7 @@ class FeedRepository:
                 (now, clean_text(marker, MAX_MARKER), now + lease, item_id, owner, attempts),
             ).rowcount == 1
 
-        return await self.db.write(update)
+        return await self.db.write(update, background=True)
 
     async def finish_item(
         self, item_id: int, *, state: str, outcome: str, message_id: int | None, now: float
@@ -644,7 +645,7 @@ class FeedRepository:
                 (state, clean_text(outcome, MAX_OUTCOME), message_id, now, item_id),
             ).rowcount == 1
 
-        return await self.db.write(update)
+        return await self.db.write(update, background=True)
 
     async def retry_item(self, item_id: int, *, attempts: int, retry_at: float, count_attempt: bool = True) -> bool:
         """Give a claim back: any process may claim the item at `retry_at`. Only the latest
@@ -657,7 +658,7 @@ class FeedRepository:
                 (retry_at, 0 if count_attempt else 1, item_id, attempts),
             ).rowcount == 1
 
-        return await self.db.write(update)
+        return await self.db.write(update, background=True)
 
     async def items(self, feed_id: int, *, states: Iterable[str] | None = None) -> list[StoredItem]:
         """A feed's items in posting order (oldest first)."""
@@ -689,7 +690,7 @@ class FeedRepository:
             ).rowcount
             return feeds + items
 
-        return await self.db.write(update)
+        return await self.db.write(update, background=True)
 
 
 def _insert_items(conn: WriteConnection, columns: str, rows: Sequence[tuple[Any, ...]]) -> None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
 from conftest import sqlite_only
 
 import bot.migrations
-from bot.db import MAX_BATCH, ConstraintViolation, load_migrations
+from bot.db import BACKGROUND_BATCH, MAX_BATCH, ConstraintViolation, load_migrations
 from bot.db_sqlite import SqliteDatabase, migrate_sync
 
 MIGRATIONS = Path(bot.migrations.__file__).parent
@@ -234,6 +235,77 @@ async def test_cancelled_caller_does_not_cancel_its_write(db):
         await task
     await db.set_meta("after", "1")  # queued behind it: when this is done, so is the other
     assert await db.get_meta("k") == "v"
+
+
+def _blocking(release: threading.Event, result: str = "held"):
+    """A write that holds its writer thread until `release` is set."""
+
+    def fn(conn):
+        release.wait(10)
+        return result
+
+    return fn
+
+
+def _recording(order: list[str], name: str):
+    def fn(conn):
+        conn.execute("INSERT INTO meta (key, value) VALUES (?, 'v')", (name,))
+        order.append(name)
+        return name
+
+    return fn
+
+
+async def test_background_writes_commit_and_return_their_results(db):
+    results = await asyncio.gather(*(db.write(_insert(f"b{i}"), background=True) for i in range(10)))
+    assert results == [f"b{i}" for i in range(10)]
+    assert await db.fetchval("SELECT count(*) FROM meta") == 10
+    assert db.stats.largest_batch <= BACKGROUND_BATCH  # small transactions: a click waits for little
+
+
+@sqlite_only
+async def test_with_one_writer_a_click_waits_for_one_background_batch_at_most(db):
+    """SQLite has one writer: background work takes turns with clicks, a few writes at a time."""
+    release, order = threading.Event(), []
+    held = asyncio.ensure_future(db.write(_blocking(release)))
+    await asyncio.sleep(0.05)  # the writer thread is held: what follows queues up
+    background = [asyncio.ensure_future(db.write(_recording(order, f"b{i}"), background=True)) for i in range(12)]
+    click = asyncio.ensure_future(db.write(_recording(order, "click")))
+    await asyncio.sleep(0)
+    release.set()
+    await asyncio.gather(held, click, *background)
+    assert order.index("click") <= BACKGROUND_BATCH  # behind one background batch, not twelve writes
+    assert sorted(order) == sorted(["click", *(f"b{i}" for i in range(12))])
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_on_postgresql_a_click_never_waits_for_background_writes(db):
+    """PostgreSQL takes concurrent writers: background writes have a session and a thread of
+    their own, so a click commits while a background write is still running."""
+    release = threading.Event()
+    slow = asyncio.ensure_future(db.write(_blocking(release, "background"), background=True))
+    await asyncio.sleep(0.05)
+    try:
+        assert await asyncio.wait_for(db.write(_insert("click")), 5) == "click"
+        assert not slow.done()
+    finally:
+        release.set()
+    assert await slow == "background"
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_background_writes_go_on_after_postgresql_cut_their_connection(db, caplog):
+    import psycopg
+
+    await db.write(_insert("before"), background=True)
+    with psycopg.connect(db.url, autocommit=True) as admin:
+        assert admin.execute(
+            "SELECT pg_terminate_backend(%s)", (db._background_writer.info.backend_pid,)
+        ).fetchone()[0]
+    await asyncio.sleep(0.1)  # the server's goodbye reaches the idle connection
+    assert await db.write(_insert("after"), background=True) == "after"
+    assert await db.fetchval("SELECT count(*) FROM meta WHERE key IN ('before', 'after')") == 2
+    assert any("background write connection" in r.getMessage() for r in caplog.records)
 
 
 async def test_close_finishes_queued_writes(path):

@@ -12,10 +12,16 @@ BOT_CHANNEL_PERMISSIONS = ("view_channel", "send_messages", "embed_links", "atta
 
 
 def postable_channel(
-    interaction: discord.Interaction, channel: discord.abc.GuildChannel | None, *, what: str
+    interaction: discord.Interaction,
+    channel: discord.abc.GuildChannel | None,
+    *,
+    what: str,
+    needs: tuple[str, ...] = BOT_CHANNEL_PERMISSIONS,
 ) -> discord.abc.GuildChannel:
     """The channel to post `what` in (the option, else the current one), if both the member
-    and the bot may post there; otherwise an error saying which of them can't and why."""
+    and the bot may post there (the bot with the permissions `needs`: polls and articles
+    attach a chart or an image, a feed's posts attach nothing); otherwise an error saying
+    which of them can't and why."""
     assert interaction.guild is not None
     target = channel or interaction.channel
     if not isinstance(target, discord.abc.GuildChannel) or not isinstance(target, discord.abc.Messageable):
@@ -26,7 +32,7 @@ def postable_channel(
         if not (mine.view_channel and mine.send_messages):
             raise UserFacingError(f"You can't send messages in {target.mention}, so you can't post {what} there.")
     theirs = target.permissions_for(interaction.guild.me)
-    missing = [p for p in BOT_CHANNEL_PERMISSIONS if not getattr(theirs, p)]
+    missing = [p for p in needs if not getattr(theirs, p)]
     if missing:
         names = ", ".join(p.replace("_", " ").title() for p in missing)
         raise UserFacingError(

@@ -408,7 +408,7 @@ class Feeds(commands.Cog):
     ) -> None:
         _require_manager(interaction, "add feeds")
         assert interaction.guild_id is not None
-        target = postable_channel(interaction, channel, what="a feed's items")
+        target = postable_channel(interaction, channel, what="a feed's items", needs=POST_PERMISSIONS)
         # Fetching and reading the feed takes seconds: answer Discord now, privately.
         await interaction.response.defer(ephemeral=True, thinking=True)
         with _said_to_the_member():

@@ -499,6 +499,17 @@ async def test_add_into_a_channel_the_bot_cannot_post_in_is_refused_before_fetch
     user_errors(world.env)
 
 
+async def test_add_into_a_channel_without_attach_files_is_accepted(world):
+    # A feed's posts are embeds only: Attach Files (which polls' charts need) is not asked for.
+    plain = world.guild.create_text_channel(
+        "plain", overwrites={world.guild.me: discord.PermissionOverwrite(attach_files=False)}
+    )
+    result = await world.add(channel=plain)
+    assert result.ephemeral and "Following" in reply_text(result), reply_text(result)
+    assert [f.channel_id for f in await world.feeds()] == [plain.id]
+    user_errors(world.env)
+
+
 # ------------------------------------------------------------------------ list, remove, pause, resume
 
 

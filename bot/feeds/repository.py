@@ -421,6 +421,16 @@ class FeedRepository:
             background=True,
         )
 
+    async def postpone_check(self, feed_id: int, *, owner: str, until: float) -> None:
+        """Hand a claimed check back unrecorded, due at `until` (its host asked for a pause):
+        neither a failure nor a check."""
+        await self.db.write_statement(
+            "UPDATE feeds SET claim_until = NULL, next_check_at = ?"
+            " WHERE id = ? AND claimed_by = ? AND claim_until IS NOT NULL",
+            (until, feed_id, owner),
+            background=True,
+        )
+
     def _finish_check(self, conn: WriteConnection, feed_id: int, owner: str, sets: str, params: Sequence[Any]) -> Any:
         """Record a check claimed by `owner` (and not since resumed, removed or taken over):
         the feed row as stored, or None. Locks the feed's row until COMMIT (PostgreSQL), so two

@@ -156,6 +156,7 @@ class CheckReport:
     requests: int = 0  # loads made (each one conditional request, plus its redirects)
     lost: int = 0  # loaded, but the claim was gone by then (resumed, removed, taken over)
     deferred: int = 0  # handed back unloaded: their host's turn did not come within HOST_WAIT
+    host_paused: int = 0  # not loaded: their host asked for a pause (429/503 Retry-After) lately
     claimed: int = 0
     feed_ids: list[int] = field(default_factory=list)  # feeds whose check was recorded
     paused_for_failing: list[Feed] = field(default_factory=list)  # each wants its one notice
@@ -184,6 +185,9 @@ class FeedService:
         self.jitter = jitter
         self._rng = rng or random.Random()
         self._loads = asyncio.Semaphore(concurrency)
+        # Hosts that answered 429/503 with Retry-After, and until when: each of their feeds
+        # waits that long, not only the one that was answered (this process's view).
+        self._host_pauses: dict[str, float] = {}
 
     # ------------------------------------------------------------ following
 
@@ -331,8 +335,24 @@ class FeedService:
             raise storage
         return report
 
+    def _host_pause(self, host: str) -> float | None:
+        """Until when `host` asked Quorum to wait, if that is still ahead."""
+        until = self._host_pauses.get(host)
+        if until is not None and until <= self.clock():
+            del self._host_pauses[host]
+            return None
+        return until
+
+    async def _postpone_for_host(self, feed: Feed, owner: str, until: float, report: CheckReport) -> None:
+        report.host_paused += 1
+        await self.repo.postpone_check(feed.id, owner=owner, until=until)
+
     async def _check(self, feed: Feed, owner: str, report: CheckReport, turn: asyncio.Semaphore) -> None:
         failure: FeedError | None = None
+        host = _host(feed.url)
+        if (until := self._host_pause(host)) is not None:
+            await self._postpone_for_host(feed, owner, until, report)
+            return
         try:
             async with asyncio.timeout(HOST_WAIT):
                 await turn.acquire()
@@ -341,6 +361,10 @@ class FeedService:
             await self.repo.release_check(feed.id, owner=owner)
             return
         try:
+            # Asked while this one waited for its turn (by the checks ahead of it).
+            if (until := self._host_pause(host)) is not None:
+                await self._postpone_for_host(feed, owner, until, report)
+                return
             async with self._loads:
                 report.requests += 1
                 try:
@@ -391,7 +415,10 @@ class FeedService:
         delay = self._jittered(min(self.interval * 2.0 ** min(failures, 32), max(MAX_BACKOFF, self.interval)))
         retry_after = error.retry_after
         if retry_after is not None and math.isfinite(retry_after) and retry_after > 0:
-            delay = max(delay, min(retry_after, MAX_RETRY_AFTER))
+            asked = min(retry_after, MAX_RETRY_AFTER)
+            delay = max(delay, asked)
+            host = _host(feed.url)
+            self._host_pauses[host] = max(self._host_pauses.get(host, 0.0), now + asked)
         message = str(error) or type(error).__name__
         pause = failures >= PAUSE_AFTER_FAILURES and now - since >= PAUSE_AFTER_SECONDS
         reason = (

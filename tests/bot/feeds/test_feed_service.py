@@ -428,6 +428,37 @@ async def test_a_429_is_honoured_in_the_next_check_time(service, web, clock):
     assert stored.state is FeedState.OK and stored.failing_since is None and stored.last_error is None
 
 
+async def test_a_429_pauses_every_feed_of_that_host_not_only_the_one_answered(service, web, clock):
+    urls = [f"https://news.example/feed{n}.xml" for n in range(4)]
+    for url in urls:
+        web.serve(url, items(2))
+    web.serve("https://elsewhere.example/feed.xml", items(2))
+    feeds = [(await add(service, url))[0] for url in urls]
+    await add(service, "https://elsewhere.example/feed.xml")
+    for url in urls:
+        web.sites[url].error = FeedError("The server asks Quorum to slow down (429).", retry_after=3600)
+    web.requests.clear()
+    report = await next_check(service, clock)
+    asked = [url for url, _, _ in web.requests]
+    assert asked.count("https://elsewhere.example/feed.xml") == 1
+    assert len([u for u in asked if u.startswith("https://news.example/")]) == 1  # the host said to wait
+    assert (report.failed, report.host_paused) == (1, 3)
+    stored = [await service.repo.get(f.id) for f in feeds]
+    assert all(f.next_check_at == clock.now + 3600 for f in stored)
+    waiting = [f for f in stored if f.failures == 0]
+    assert len(waiting) == 3 and all(f.state is FeedState.OK for f in waiting)  # not failures of theirs
+    for url in urls:
+        web.sites[url].error = None
+    web.requests.clear()
+    await next_check(service, clock)  # elsewhere's next check, 600 s on: the host's feeds still wait
+    assert [url for url, _, _ in web.requests] == ["https://elsewhere.example/feed.xml"]
+    clock.advance(3600)
+    web.requests.clear()
+    report = await service.check_due(owner="a/1")
+    assert sorted(u for u, _, _ in web.requests if u.startswith("https://news.example/")) == urls
+    assert report.host_paused == 0
+
+
 async def test_a_huge_retry_after_is_capped_at_a_day(service, web, clock):
     site = web.serve(FEED, [])
     feed, _ = await add(service)

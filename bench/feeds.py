@@ -53,9 +53,20 @@ KINDS = ["unchanged"] * 10 + ["new"] * 6 + ["slow"] * 2 + ["failing", "limited"]
 SLOW_SECONDS = 2.0
 
 
+LIMITED_HOSTS = 5  # the rate-limited feeds' own hosts: a 429 pauses its whole host
+
+
+def address(slot: int) -> str:
+    return f"127.0.{1 + slot // 250}.{1 + slot % 250}"
+
+
 def host_of(index: int, hosts: int) -> str:
-    n = index % hosts
-    return f"127.0.{1 + n // 250}.{1 + n % 250}"
+    """Feed `index`'s host: one of `hosts`, or for the rate-limited kind one of LIMITED_HOSTS
+    of their own (a host that answers 429 throttles every feed it serves, and Quorum then waits
+    for all of them; mixed with the others, they would hide healthy feeds from the cycle)."""
+    if KINDS[index % len(KINDS)] == "limited":
+        return address(hosts + (index // len(KINDS)) % LIMITED_HOSTS)
+    return address(index % hosts)
 
 
 def rss(feed: int, generation: int) -> bytes:
@@ -118,8 +129,8 @@ def serve(feeds: int, hosts: int) -> None:
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         port = 0
-        for n in range(min(hosts, feeds)):
-            site = web.TCPSite(runner, host_of(n, hosts), port)
+        for slot in range(min(hosts, feeds) + LIMITED_HOSTS):
+            site = web.TCPSite(runner, address(slot), port)
             await site.start()
             port = port or site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         print(port, flush=True)
@@ -132,6 +143,20 @@ def cpu_of(pid: int) -> float:
     """User + system CPU seconds of a live process (/proc/<pid>/stat)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu() -> float:
+    """CPU seconds of every PostgreSQL server process on this machine so far (a local server)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        if "(postgres)" in text:
+            fields = text.rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def machine_busy() -> tuple[float, float]:
@@ -206,11 +231,12 @@ async def bench(args: argparse.Namespace) -> None:
         db = await open_database(settings)
         hosts = HostLimiter(2)
 
-        async def loader(url: str, *, etag, last_modified, discover):
+        async def loader(url: str, *, etag, last_modified, discover, body_hash):
             return await load_feed(url, workers=workers, hosts=hosts, etag=etag, last_modified=last_modified,
-                                   allow_private=True, discover=discover)
+                                   allow_private=True, discover=discover, body_hash=body_hash)
 
-        service = FeedService(FeedRepository(db), lambda: now[0], loader, interval=600, max_posts=5)
+        service = FeedService(FeedRepository(db), lambda: now[0], loader, interval=600, max_posts=5,
+                              concurrency=args.concurrency)
         polls = PollService(PollRepository(db), lambda: now[0])
         draft = build_draft(question="Which one?", options="A | B | C | D")
         poll = await polls.create(draft, guild_id=1, channel_id=2, creator_id=3)
@@ -218,7 +244,7 @@ async def bench(args: argparse.Namespace) -> None:
 
         print(*machine_lines(tmp), sep="\n")
         print(f"backend : {db.dialect}; {args.feeds} feeds on {min(args.hosts, args.feeds)} hosts; "
-              f"votes at {args.vote_rate:g}/s")
+              f"votes at {args.vote_rate:g}/s" + (", from a process of their own" if args.votes_apart else ""))
 
         # Adding: every feed answers 200 the first time (nothing is known of it yet).
         started = time.perf_counter()
@@ -246,11 +272,15 @@ async def bench(args: argparse.Namespace) -> None:
 
         # Quiet votes first, for as long as the cycle will take (measured once below: use an
         # estimate from the slow feeds, then the real length on a second quiet run).
+        apart = VotesApart(args, tmp / "quorum.sqlite3") if args.votes_apart else None
         stop = asyncio.Event()
-        voting = asyncio.create_task(votes_while(polls, poll.id, args.vote_rate, stop, 10_000_000))
+        if apart is not None:
+            apart.start(10_000_000)
+        else:
+            voting = asyncio.create_task(votes_while(polls, poll.id, args.vote_rate, stop, 10_000_000))
         wall0, cpu0, worker_cpu0 = time.perf_counter(), sum(os.times()[:2]), cpu_of(workers.pids[0])
-        server_cpu0, (busy0, total0) = cpu_of(server.pid), machine_busy()
-        checked = new_items = requests = rounds = 0
+        server_cpu0, (busy0, total0), pg_cpu0 = cpu_of(server.pid), machine_busy(), postgres_cpu()
+        checked = new_items = requests = rounds = unchanged = host_paused = 0
         while True:
             report = await service.check_due(owner="bench/1", limit=100)
             if not report.claimed:
@@ -259,31 +289,42 @@ async def bench(args: argparse.Namespace) -> None:
             checked += report.checked
             new_items += report.new_items
             requests += report.requests
+            unchanged += report.unchanged
+            host_paused += report.host_paused
         wall = time.perf_counter() - wall0
         cpu = sum(os.times()[:2]) - cpu0
         server_cpu = cpu_of(server.pid) - server_cpu0
+        pg_cpu = postgres_cpu() - pg_cpu0  # processes that ended meanwhile are not counted
         busy1, total1 = machine_busy()
         machine = (busy1 - busy0) / (total1 - total0) if total1 > total0 else float("nan")
         worker_pid = workers.pids[0] if workers.pids else None
         worker_cpu = cpu_of(worker_pid) - worker_cpu0 if worker_pid else float("nan")
         stop.set()
-        during, during_late = await voting
+        during, during_late = await (apart.stop() if apart is not None else voting)
         posts = await service.claim_posts(owner="bench/1", limit=100_000)
 
         stop = asyncio.Event()
-        quiet_task = asyncio.create_task(votes_while(polls, poll.id, args.vote_rate, stop, 20_000_000))
-        await asyncio.sleep(wall)
-        stop.set()
-        quiet, quiet_late = await quiet_task
+        if apart is not None:
+            apart.start(20_000_000)
+            await asyncio.sleep(wall)
+            quiet, quiet_late = await apart.stop()
+            apart.close()
+        else:
+            quiet_task = asyncio.create_task(votes_while(polls, poll.id, args.vote_rate, stop, 20_000_000))
+            await asyncio.sleep(wall)
+            stop.set()
+            quiet, quiet_late = await quiet_task
 
         async with ClientSession() as http:
             answers = (await (await http.post(f"{control}/stats")).json())["answers"]
         print(f"cycle   : {wall:.2f} s wall, {rounds} claims of up to 100; CPU {cpu:.2f} s in the bot process "
               f"(its votes too), {worker_cpu:.2f} s in the parsing worker, {server_cpu:.2f} s in the feed "
-              f"server; the machine's cores {machine:.0%} busy")
+              f"server, {pg_cpu:.2f} s in PostgreSQL; the machine's cores {machine:.0%} busy")
         print(f"peak RSS: bot {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB, "
               f"worker {peak_rss_mib(worker_pid) if worker_pid else float('nan'):.0f} MiB")
-        print(f"feeds   : {checked} checked, {requests} loads; server answers {json.dumps(answers, sort_keys=True)}")
+        print(f"feeds   : {checked} checked, {requests} loads ({unchanged} answered 200 with the body of the last "
+              f"check: not parsed; {host_paused} not loaded, their host having asked for a pause); "
+              f"server answers {json.dumps(answers, sort_keys=True)}")
         print(f"items   : {new_items} new, {len(posts)} released for posting (FEED_MAX_POSTS=5 per feed)")
         for label, figures, late in (("quiet", quiet, quiet_late), ("cycle", during, during_late)):
             print(f"votes {label:5}: {len(figures)} votes, p50 {percentile(figures, 50) * 1000:.1f} ms, "
@@ -297,6 +338,64 @@ async def bench(args: argparse.Namespace) -> None:
         server.wait()
 
 
+def vote_child(args: argparse.Namespace) -> None:
+    """`--vote-child`: a process that only votes, on the same database. Commands on stdin:
+    `start N` votes from voter N until `stop`, then prints the latencies and lateness as JSON."""
+    from bot.config import Settings
+    from bot.db import open_database
+    from bot.polls.repository import PollRepository
+    from bot.polls.service import PollService
+    from bot.polls.validation import build_draft
+
+    async def run() -> None:
+        settings = Settings(token=None, database_path=Path(args.vote_child), database_url=args.database_url)
+        db = await open_database(settings)
+        polls = PollService(PollRepository(db), time.time)
+        poll = await polls.create(build_draft(question="Apart?", options="A | B | C | D"),
+                                  guild_id=2, channel_id=3, creator_id=4)
+        await polls.repo.attach_message(poll.id, 5)
+        loop = asyncio.get_running_loop()
+        print("ready", flush=True)
+        while (line := (await loop.run_in_executor(None, sys.stdin.readline)).split()) and line[0] == "start":
+            stop = asyncio.Event()
+            task = asyncio.create_task(votes_while(polls, poll.id, args.vote_rate, stop, int(line[1])))
+            await loop.run_in_executor(None, sys.stdin.readline)  # "stop"
+            stop.set()
+            print(json.dumps(await task), flush=True)
+        await db.close()
+
+    asyncio.run(run())
+
+
+class VotesApart:
+    """The votes cast by a process of their own (`--votes-apart`): what the cycle costs the
+    machine and the database, without the bot process's own share."""
+
+    def __init__(self, args: argparse.Namespace, database_path: Path) -> None:
+        command = [sys.executable, __file__, "--vote-child", str(database_path), "--vote-rate", str(args.vote_rate)]
+        if args.database_url:
+            command += ["--database-url", args.database_url]
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout is not None and self.process.stdout.readline().strip() == "ready"
+
+    def start(self, first_voter: int) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(f"start {first_voter}\n")
+        self.process.stdin.flush()
+
+    async def stop(self) -> tuple[list[float], list[float]]:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write("stop\n")
+        self.process.stdin.flush()
+        latencies, lateness = json.loads(await asyncio.to_thread(self.process.stdout.readline))
+        return latencies, lateness
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--feeds", type=int, default=1000)
@@ -304,10 +403,18 @@ def main() -> None:
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--database-url", default=None, help="PostgreSQL URL (default: postgresql:///quorum_bench)")
     parser.add_argument("--vote-rate", type=float, default=200.0)
+    parser.add_argument("--concurrency", type=int, default=16, help="feeds loaded at once (FeedService's default: 16)")
+    parser.add_argument("--votes-apart", action="store_true",
+                        help="cast the votes from a process of their own on the same database (the machine's and "
+                             "the database's share of the cycle's effect, without the bot process's)")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--vote-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve(args.feeds, args.hosts)
+        return
+    if args.vote_child:
+        vote_child(args)
         return
     if args.backend == "postgresql":
         args.database_url = args.database_url or "postgresql:///quorum_bench"

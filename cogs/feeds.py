@@ -124,7 +124,7 @@ class Feeds(commands.Cog):
         self._starter: asyncio.Task[None] | None = None
 
     async def _load(
-        self, url: str, *, etag: str | None, last_modified: str | None, discover: bool
+        self, url: str, *, etag: str | None, last_modified: str | None, discover: bool, body_hash: str | None
     ) -> LoadedFeed:
         return await load_feed(
             url,
@@ -134,6 +134,7 @@ class Feeds(commands.Cog):
             last_modified=last_modified,
             allow_private=self.bot.settings.allow_private_urls,
             discover=discover,
+            body_hash=body_hash,
         )
 
     async def cog_load(self) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -119,6 +120,7 @@ class LoadedFeed:
     fetched: FetchedFeed
     parsed: ParsedFeed | None  # None when the server answered 304 Not Modified (nothing parsed)
     feed_url: str  # the feed's own address: `url`, or the feed a web page linked (discover=True)
+    body_hash: str | None = None  # SHA-256 of the feed's body (None on a 304)
 
 
 def retry_after_seconds(value: str | None, *, date: str | None = None, now: float | None = None) -> float | None:
@@ -272,6 +274,7 @@ async def load_feed(
     last_modified: str | None = None,
     allow_private: bool = False,
     discover: bool = False,
+    body_hash: str | None = None,
     timeout: float = 15.0,
 ) -> LoadedFeed:
     """Fetch the feed at `url` (conditionally, with `etag` / `last_modified` from the last
@@ -282,17 +285,23 @@ async def load_feed(
     wait for the host's turn; the parsing then gets PARSE_SECONDS of the worker's time.
     FeedError (NotAFeed for what is not a feed) says what went wrong, for a moderator;
     `retry_after` is set when a 429 or 503 asked for a pause.
+
+    `body_hash`: the SHA-256 (hex) of the body parsed last time: a 200 with the same body is
+    not parsed again (`parsed` None, as for a 304). Many servers send no validators.
     """
     fetched = await _get(
         url, hosts=hosts, etag=etag, last_modified=last_modified, allow_private=allow_private, timeout=timeout
     )
     if fetched.not_modified:
         return LoadedFeed(fetched=fetched, parsed=None, feed_url=url)
+    digest = hashlib.sha256(fetched.body).hexdigest()
+    if body_hash is not None and digest == body_hash and not discover:
+        return LoadedFeed(fetched=fetched, parsed=None, feed_url=fetched.url, body_hash=digest)
     result = await _parse(workers, fetched, discover=discover)
     if isinstance(result, ParsedFeed):
         # Where the request ended, after redirects: an old address that redirects to a feed
         # (http to https, a moved feed) is that feed, not a second one.
-        return LoadedFeed(fetched=fetched, parsed=result, feed_url=fetched.url)
+        return LoadedFeed(fetched=fetched, parsed=result, feed_url=fetched.url, body_hash=digest)
     feed_url = result[0]  # the page's first feed link: its main feed, by custom
     # Unconditional: the validators given were the page's, not this feed's.
     fetched = await _get(
@@ -305,4 +314,6 @@ async def load_feed(
     except NotAFeed:
         raise NotAFeed("That page links to a feed, but what its link leads to is not a feed.") from None
     assert isinstance(found, ParsedFeed)  # discover=False never answers with links
-    return LoadedFeed(fetched=fetched, parsed=found, feed_url=fetched.url)
+    return LoadedFeed(
+        fetched=fetched, parsed=found, feed_url=fetched.url, body_hash=hashlib.sha256(fetched.body).hexdigest()
+    )

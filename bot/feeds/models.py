@@ -83,6 +83,7 @@ class Feed:
     failing_since: float | None
     last_error: str | None
     notice_sent_at: float | None
+    body_hash: str | None = None  # SHA-256 of the last body parsed: the same again is not parsed
 
     @property
     def state(self) -> FeedState:

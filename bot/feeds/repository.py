@@ -23,7 +23,7 @@ from .models import Feed, FeedItem
 FEED_COLUMNS = (
     "id, guild_id, number, channel_id, url, page_url, title, added_by, added_at, paused_at, paused_by,"
     " paused_reason, etag, last_modified, next_check_at, last_check_at, last_new_at, failures,"
-    " failing_since, last_error, notice_sent_at"
+    " failing_since, last_error, notice_sent_at, body_hash"
 )
 _ITEM_COLUMNS = (
     "id, feed_id, item_key, seq, title, link, summary, published, state, attempts, post_started_at,"
@@ -90,6 +90,7 @@ def feed_from_row(row: Any) -> Feed:
         failing_since=row["failing_since"],
         last_error=row["last_error"],
         notice_sent_at=row["notice_sent_at"],
+        body_hash=row["body_hash"],
     )
 
 
@@ -139,6 +140,7 @@ class NewFeed:
     etag: str | None
     last_modified: str | None
     next_check_at: float
+    body_hash: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,13 +285,13 @@ class FeedRepository:
                 return ServerFull(count)
             row = conn.execute(
                 "INSERT INTO feeds (guild_id, number, channel_id, url, page_url, title, added_by, added_at,"
-                " etag, last_modified, next_check_at, last_check_at)"
+                " etag, last_modified, next_check_at, last_check_at, body_hash)"
                 " VALUES (?, (SELECT coalesce(max(number), 0) + 1 FROM feeds WHERE guild_id = ?),"
-                " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 f" RETURNING {FEED_COLUMNS}",
                 (
                     new.guild_id, new.guild_id, new.channel_id, new.url, new.page_url, new.title, new.added_by,
-                    now, new.etag, new.last_modified, new.next_check_at, now,
+                    now, new.etag, new.last_modified, new.next_check_at, now, new.body_hash,
                 ),
             ).fetchone()
             feed = feed_from_row(row)
@@ -465,6 +467,7 @@ class FeedRepository:
         title: str,
         items: Sequence[FeedItem],
         max_posts: int,
+        body_hash: str | None = None,
     ) -> Recorded | None:
         """A check that got the feed: items never seen in this feed become 'pending', the oldest
         with the lowest seq; the failures end. None if the claim was lost (nothing recorded)."""
@@ -474,8 +477,9 @@ class FeedRepository:
             row = self._finish_check(
                 conn, feed_id, owner,
                 "last_check_at = ?, next_check_at = ?, etag = ?, last_modified = ?, failures = 0,"
-                " failing_since = NULL, last_error = NULL, title = CASE WHEN ? = '' THEN title ELSE ? END",
-                (now, next_check_at, etag, last_modified, title, title),
+                " failing_since = NULL, last_error = NULL, title = CASE WHEN ? = '' THEN title ELSE ? END,"
+                " body_hash = ?",
+                (now, next_check_at, etag, last_modified, title, title, body_hash),
             )
             if row is None:
                 return None
@@ -533,7 +537,8 @@ class FeedRepository:
         last_modified: str | None,
         max_posts: int,
     ) -> Feed | None:
-        """A 304: nothing new; validators kept unless the server sent new ones."""
+        """A 304, or the body parsed last time again: nothing new; validators kept unless the
+        server sent new ones."""
 
         def record(conn: WriteConnection) -> Feed | None:
             row = self._finish_check(

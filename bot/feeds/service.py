@@ -118,14 +118,16 @@ class Loaded(Protocol):
     @property
     def fetched(self) -> FetchedFeed: ...
     @property
-    def parsed(self) -> ParsedFeed | None: ...  # None on a 304
+    def parsed(self) -> ParsedFeed | None: ...  # None on a 304, or the body parsed last time again
     @property
     def feed_url(self) -> str: ...
+    @property
+    def body_hash(self) -> str | None: ...  # of a 200's body
 
 
 class Loader(Protocol):
     def __call__(
-        self, url: str, *, etag: str | None, last_modified: str | None, discover: bool
+        self, url: str, *, etag: str | None, last_modified: str | None, discover: bool, body_hash: str | None
     ) -> Awaitable[Loaded]: ...
 
 
@@ -150,7 +152,8 @@ class PendingPost:
 @dataclass(slots=True)
 class CheckReport:
     checked: int = 0  # results recorded
-    not_modified: int = 0
+    not_modified: int = 0  # a 304, or the same body as last time (then not parsed)
+    unchanged: int = 0  # of those, the same body again (a server that sends no validators)
     new_items: int = 0
     failed: int = 0
     requests: int = 0  # loads made (each one conditional request, plus its redirects)
@@ -206,7 +209,7 @@ class FeedService:
             raise DuplicateFeed(existing)
         if await self.repo.count(guild_id) >= self.max_feeds:
             raise TooManyFeeds(self.max_feeds)
-        loaded = await self.loader(given, etag=None, last_modified=None, discover=True)
+        loaded = await self.loader(given, etag=None, last_modified=None, discover=True, body_hash=None)
         parsed = loaded.parsed
         if parsed is None:
             raise FeedError("The server answered “not modified” to a first request. Try again in a while.")
@@ -224,6 +227,7 @@ class FeedService:
             etag=_header(loaded.fetched.etag),
             last_modified=_header(loaded.fetched.last_modified),
             next_check_at=now + self._jittered(self.interval),
+            body_hash=loaded.body_hash,
         )
         result = await self.repo.create(new, parsed.items[:MAX_LISTING], now=now, max_feeds=self.max_feeds)
         if isinstance(result, AlreadyFollowed):
@@ -369,7 +373,8 @@ class FeedService:
                 report.requests += 1
                 try:
                     loaded = await self.loader(
-                        feed.url, etag=feed.etag, last_modified=feed.last_modified, discover=False
+                        feed.url, etag=feed.etag, last_modified=feed.last_modified, discover=False,
+                        body_hash=feed.body_hash,
                     )
                 except FeedError as error:
                     failure = error
@@ -393,12 +398,13 @@ class FeedService:
                 report.lost += 1
                 return
             report.not_modified += 1
+            report.unchanged += not loaded.fetched.not_modified
         else:
             recorded = await self.repo.record_loaded(
                 feed.id, owner=owner, now=now, next_check_at=next_check, etag=_header(loaded.fetched.etag),
                 last_modified=_header(loaded.fetched.last_modified),
                 title=clean_text(parsed.title.strip(), MAX_TITLE) or "", items=parsed.items[:MAX_LISTING],
-                max_posts=self.max_posts,
+                max_posts=self.max_posts, body_hash=loaded.body_hash,
             )
             if recorded is None:
                 report.lost += 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import hashlib
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -119,6 +120,18 @@ async def test_a_200_gives_its_etag_and_a_304_then_costs_no_parsing(site, worker
     assert second.fetched.etag == '"v1"'
     assert site.requests[-1].headers["If-None-Match"] == '"v1"'
     assert "If-None-Match" not in site.requests[0].headers
+
+
+@in_module_loop
+async def test_the_same_body_again_from_a_server_without_validators_is_not_parsed(site, workers):
+    site.serve("/feed", RSS, "application/rss+xml")  # no ETag, no Last-Modified
+    first = await load(site.url("/feed"), workers)
+    assert first.parsed is not None and first.body_hash == hashlib.sha256(RSS).hexdigest()
+    again = await load(site.url("/feed"), NoParsing(), body_hash=first.body_hash)
+    assert again.parsed is None and not again.fetched.not_modified and again.body_hash == first.body_hash
+    site.serve("/feed", RSS.replace(b"Kubernetes", b"K8s"), "application/rss+xml")
+    changed = await load(site.url("/feed"), workers, body_hash=first.body_hash)
+    assert changed.parsed is not None and changed.body_hash != first.body_hash
 
 
 @in_module_loop

@@ -7,6 +7,7 @@ an injected clock, so nothing sleeps.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import random
 import time
@@ -78,6 +79,7 @@ class Loaded:
     fetched: FetchedFeed
     parsed: ParsedFeed | None
     feed_url: str
+    body_hash: str | None = None
 
 
 @dataclass
@@ -88,12 +90,15 @@ class Web:
     pages: dict[str, str] = field(default_factory=dict)  # page -> the feed it links to
     requests: list[tuple[str, str | None, bool]] = field(default_factory=list)
     yields: int = 0  # awaits inside a load: lets concurrent checks interleave
+    parses: int = 0  # bodies parsed (not a 304, not the body whose hash the check gave)
 
     def serve(self, url: str, listing: list[FeedItem], **kwargs: object) -> Site:
         self.sites[url] = Site(listing, **kwargs)  # type: ignore[arg-type]
         return self.sites[url]
 
-    async def __call__(self, url: str, *, etag: str | None, last_modified: str | None, discover: bool) -> Loaded:
+    async def __call__(
+        self, url: str, *, etag: str | None, last_modified: str | None, discover: bool, body_hash: str | None = None
+    ) -> Loaded:
         self.requests.append((url, etag, discover))
         for _ in range(self.yields):
             await asyncio.sleep(0)
@@ -106,8 +111,14 @@ class Web:
             raise site.error
         if etag is not None and etag == site.etag:
             return Loaded(FetchedFeed(url, True, b"", "", None, site.etag, None), None, url)
+        body = repr((site.title, site.listing)).encode()
+        digest = hashlib.sha256(body).hexdigest()
+        fetched = FetchedFeed(url, False, body, "application/rss+xml", "utf-8", site.etag, None)
+        if body_hash == digest and not discover:  # as load_feed: the same body is not parsed again
+            return Loaded(fetched, None, url, digest)
+        self.parses += 1
         parsed = ParsedFeed(site.title, "https://news.example/", tuple(site.listing))
-        return Loaded(FetchedFeed(url, False, b"<rss/>", "application/rss+xml", "utf-8", site.etag, None), parsed, url)
+        return Loaded(fetched, parsed, url, digest)
 
 
 @pytest.fixture
@@ -428,6 +439,20 @@ async def test_a_429_is_honoured_in_the_next_check_time(service, web, clock):
     assert stored.state is FeedState.OK and stored.failing_since is None and stored.last_error is None
 
 
+async def test_the_same_body_from_a_server_without_validators_is_not_parsed_again(service, web, clock):
+    site = web.serve(FEED, items(3))  # no ETag, no Last-Modified: every answer is a 200
+    feed, _ = await add(service)
+    assert web.parses == 1 and (await service.repo.get(feed.id)).body_hash is not None
+    report = await next_check(service, clock)
+    assert (report.not_modified, report.unchanged, web.parses) == (1, 1, 1)  # fetched, not parsed
+    site.publish(item(4))
+    report = await next_check(service, clock)
+    assert (report.new_items, web.parses) == (1, 2)
+    assert keys(await post_all(service)) == ["guid-4"]
+    report = await next_check(service, clock)  # the new body, unchanged since
+    assert (report.unchanged, report.new_items, web.parses) == (1, 0, 2)
+
+
 async def test_a_429_pauses_every_feed_of_that_host_not_only_the_one_answered(service, web, clock):
     urls = [f"https://news.example/feed{n}.xml" for n in range(4)]
     for url in urls:
@@ -510,9 +535,9 @@ async def test_a_pause_whose_notice_was_never_claimed_is_found_again(service, we
 
 
 async def test_an_unexpected_error_in_the_loader_is_a_failed_check_not_a_crash(db, clock, web):
-    async def broken(url, *, etag, last_modified, discover):
+    async def broken(url, *, etag, last_modified, discover, body_hash=None):
         if discover:
-            return await web(url, etag=etag, last_modified=last_modified, discover=discover)
+            return await web(url, etag=etag, last_modified=last_modified, discover=discover, body_hash=body_hash)
         raise RuntimeError("a bug")
 
     web.serve(FEED, [])
@@ -525,14 +550,14 @@ async def test_an_unexpected_error_in_the_loader_is_a_failed_check_not_a_crash(d
 async def test_loads_run_at_most_concurrency_at_once(db, clock, web):
     running, most = 0, 0
 
-    async def counted(url, *, etag, last_modified, discover):
+    async def counted(url, *, etag, last_modified, discover, body_hash=None):
         nonlocal running, most
         running += 1
         most = max(most, running)
         for _ in range(5):
             await asyncio.sleep(0)
         running -= 1
-        return await web(url, etag=etag, last_modified=last_modified, discover=discover)
+        return await web(url, etag=etag, last_modified=last_modified, discover=discover, body_hash=body_hash)
 
     service = make_service(db, clock, counted, concurrency=4)
     for n in range(12):

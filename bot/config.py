@@ -292,6 +292,14 @@ class Settings:
         return logging.getLevelName(self.log_level)
 
     @property
+    def own_shards(self) -> tuple[int, tuple[int, ...]] | None:
+        """(shard count, the ids this process runs), or None when it runs every shard: what
+        the repositories take to keep a process to its own servers' work."""
+        if self.shard_count is not None and self.shard_ids is not None:
+            return self.shard_count, self.shard_ids
+        return None
+
+    @property
     def runs_shard_zero(self) -> bool:
         """Whether this process runs shard 0, the one that syncs slash commands."""
         return self.shard_ids is None or 0 in self.shard_ids

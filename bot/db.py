@@ -33,9 +33,10 @@ T = TypeVar("T")
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 # Most writes a single transaction takes: bounds latency of the last one in the batch.
 MAX_BATCH = 256
-# Most background writes (a feed's check, a claim of work) a transaction takes. The writer runs
-# one transaction at a time, so a click that arrives meanwhile waits for it: small batches (a
-# feed's check on PostgreSQL is several round trips; batches of them in the clicks' own
+# Most background writes (a feed's check, a claim of work) a transaction takes, when they share
+# the one writer with the clicks (SQLite): it runs one transaction at a time, so a click that
+# arrives meanwhile waits for it. Small batches: a feed's check is several statements (on
+# PostgreSQL, before it had a session for them, batches of checks in the clicks' own
 # transactions had made votes wait 70-130 ms at p99).
 BACKGROUND_BATCH = 4
 
@@ -133,6 +134,7 @@ class WriteStats:
     writes: int = 0
     largest_batch: int = 0
     failed_writes: int = 0  # refused because the storage failed, since the last good commit
+    failed_background_writes: int = 0  # the same, of a background session of their own (PostgreSQL)
 
 
 Outcome = tuple[bool, Any]
@@ -144,6 +146,8 @@ class Database:
 
     dialect = ""
     shared = False  # other processes write to this database too
+    # Background writes per transaction on a session of their own (`background_executor`).
+    background_batch = BACKGROUND_BATCH
 
     def __init__(self, executor: ThreadPoolExecutor, background_executor: ThreadPoolExecutor | None = None) -> None:
         self._executor = executor
@@ -207,8 +211,10 @@ class Database:
 
         `fn` must only use the connection it is given. If it raises, its own changes are
         rolled back (savepoint) and the exception is raised here; other writes in the same
-        batch are unaffected. A `background` write (work no member waits for) goes after every
-        interactive write queued, a few per transaction (`BACKGROUND_BATCH`).
+        batch are unaffected. A `background` write is work no member waits for (a feed's
+        check): it never shares a transaction with interactive writes, and a click waits for
+        at most one small batch of them (SQLite's one writer: they take turns) or none (a
+        backend with a session for them: PostgreSQL).
         """
         return await self._submit(fn, background)
 
@@ -240,10 +246,10 @@ class Database:
         # With one writer, background writes go in transactions of their own, taking turns with
         # the interactive ones: a click waits for at most one small background batch, never
         # inside one.
-        shared = self._background_executor is None
+        one_writer = self._background_executor is None
         background_turn = False
-        while self._queue or (shared and self._background):
-            if shared and self._background and (background_turn or not self._queue):
+        while self._queue or (one_writer and self._background):
+            if one_writer and self._background and (background_turn or not self._queue):
                 batch, self._background = self._background[:BACKGROUND_BATCH], self._background[BACKGROUND_BATCH:]
                 background_turn = False
             else:
@@ -253,25 +259,35 @@ class Database:
 
     async def _background_loop(self) -> None:
         assert self._background_executor is not None
+        size = self.background_batch
         while self._background:
-            batch, self._background = self._background[:BACKGROUND_BATCH], self._background[BACKGROUND_BATCH:]
-            await self._commit(batch, self._background_executor, self._run_background_batch)
+            batch, self._background = self._background[:size], self._background[size:]
+            await self._commit(batch, self._background_executor, self._run_background_batch, background=True)
 
     async def _commit(
-        self, batch: list[_Job], executor: ThreadPoolExecutor, run: Callable[[list[Any]], list[Outcome]]
+        self,
+        batch: list[_Job],
+        executor: ThreadPoolExecutor,
+        run: Callable[[list[Any]], list[Outcome]],
+        *,
+        background: bool = False,
     ) -> None:
-        """Run one batch as one transaction in `executor`'s thread; resolve its writers."""
+        """Run one batch as one transaction in `executor`'s thread; resolve its writers.
+        `background`: on the background session, whose failures are counted (and logged)
+        apart, so a session that can't write never makes the other's log flap."""
+        counter = "failed_background_writes" if background else "failed_writes"
         try:
             outcomes = await asyncio.get_running_loop().run_in_executor(executor, run, [j.work for j in batch])
         except Exception as error:  # the transaction failed: nobody's write is durable
-            storage = self._batch_failed(error, len(batch))
+            storage = self._batch_failed(error, len(batch), counter)
             for job in batch:
                 if not job.future.done():
                     job.future.set_exception(StorageUnavailable(str(error)) if storage else error)
             return
-        if self.stats.failed_writes:
-            log.warning("the database takes writes again, after %d refused", self.stats.failed_writes)
-            self.stats.failed_writes = 0
+        if failed := getattr(self.stats, counter):
+            log.warning("the database takes %swrites again, after %d refused",
+                        "background " if background else "", failed)
+            setattr(self.stats, counter, 0)
         self.stats.transactions += 1
         self.stats.writes += len(batch)
         self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
@@ -283,19 +299,20 @@ class Database:
             else:
                 job.future.set_exception(value)
 
-    def _batch_failed(self, error: Exception, size: int) -> bool:
+    def _batch_failed(self, error: Exception, size: int, counter: str = "failed_writes") -> bool:
         """Log a failed batch: a storage incident once, until writes work again; other failures
         each time. True for a storage failure (its writers get StorageUnavailable)."""
         if not self.is_storage_failure(error):
             log.error("database write batch of %d failed", size, exc_info=error)
             return False
-        if not self.stats.failed_writes:
+        if not getattr(self.stats, counter):
             log.error(
-                "the database can't store writes (%s); refusing writes until it can again",
+                "the database can't store %swrites (%s); refusing them until it can again",
+                "background " if counter != "failed_writes" else "",
                 self._error_name(error),
                 exc_info=error,
             )
-        self.stats.failed_writes += size
+        setattr(self.stats, counter, getattr(self.stats, counter) + size)
         return True
 
     def is_storage_failure(self, error: BaseException) -> bool:

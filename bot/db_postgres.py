@@ -184,6 +184,11 @@ class PostgresDatabase(Database):
 
     dialect = "postgresql"
     shared = True
+    # One background write per transaction on its own session: a transaction then locks one
+    # feed's rows only, in the same order as a /feed command on the other session does, so
+    # the two sessions can't deadlock (batches of two feeds crossing a command's batch could,
+    # for PostgreSQL's deadlock_timeout of a second).
+    background_batch = 1
 
     def __init__(self, url: str, writer: psycopg.Connection[Any], executor: ThreadPoolExecutor,
                  reader: psycopg.Connection[Any], read_executor: ThreadPoolExecutor) -> None:

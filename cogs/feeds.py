@@ -152,15 +152,9 @@ class Feeds(commands.Cog):
 
     # ================================================================ the poster
 
-    def _shards(self) -> tuple[int, tuple[int, ...]] | None:
-        settings = self.bot.settings
-        if settings.shard_count is not None and settings.shard_ids is not None:
-            return settings.shard_count, settings.shard_ids
-        return None  # this process runs every shard
-
     async def _take_back_claims(self) -> None:
         """Take back the checks and posts earlier copies of this process had claimed when they
-        stopped (once no copy still runs; tried again on every pass until then)."""
+        stopped (once no copy still runs; tried again each time the scheduler looks until then)."""
         if self._took_back_claims:
             return
         try:
@@ -175,7 +169,7 @@ class Feeds(commands.Cog):
     async def _next_deadline(self) -> float | None:
         """The scheduler's look (every wake), after what is owed since the last stop."""
         await self._take_back_claims()
-        shards = self._shards()
+        shards = self.bot.settings.own_shards
         if not self._sent_missed_notices:
             # Paused for failing by a check whose report was lost to a stop: notices owed.
             for feed in await self.service.unnoticed(shards=shards):
@@ -187,7 +181,7 @@ class Feeds(commands.Cog):
         """The scheduler's pass, when something is due: check the feeds that are due (this
         process's servers), tell the channels of feeds paused for failing, post what the checks
         released."""
-        owner, shards = self.bot.claim_owner, self._shards()
+        owner, shards = self.bot.claim_owner, self.bot.settings.own_shards
         while True:
             report = await self.service.check_due(owner=owner, limit=CHECK_BATCH, shards=shards)
             for feed in report.paused_for_failing:

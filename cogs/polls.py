@@ -112,7 +112,7 @@ class Polls(commands.Cog):
     async def _take_back_claims(self) -> None:
         """Take back the announcements earlier copies of this process had claimed when they
         stopped, once no copy still runs (a rolling restart): until then they are that copy's,
-        and this is tried again on every pass of the scheduler."""
+        and this is tried again each time the scheduler looks."""
         if self._took_back_claims:
             return
         try:
@@ -226,7 +226,7 @@ class Polls(commands.Cog):
     async def _next_deadline(self) -> float | None:
         # Until it has succeeded, taking back earlier claims is tried on every wake.
         await self._take_back_claims()
-        return await self.service.repo.next_deadline()
+        return await self.service.repo.next_deadline(shards=self.bot.settings.own_shards)
 
     async def close_due_polls(self) -> None:
         """The scheduler's pass: close what is overdue, announce every closed poll this process
@@ -244,14 +244,8 @@ class Polls(commands.Cog):
             owner=self.bot.claim_owner, now=self.bot.clock(), limit=ANNOUNCE_BATCH
         ):
             await asyncio.gather(*(self.finish(poll_id, claimed=True) for poll_id in claimed))
-        settings = self.bot.settings
-        shards = (
-            (settings.shard_count, settings.shard_ids)
-            if settings.shard_count is not None and settings.shard_ids is not None
-            else None  # this process runs every shard
-        )
         while jobs := await self.jobs.claim_due(
-            owner=self.bot.claim_owner, now=self.bot.clock(), limit=JOB_BATCH, shards=shards
+            owner=self.bot.claim_owner, now=self.bot.clock(), limit=JOB_BATCH, shards=self.bot.settings.own_shards
         ):
             await asyncio.gather(*(self._run_job(job) for job in jobs))
 

@@ -365,24 +365,27 @@ class FeedService:
             await self.repo.release_check(feed.id, owner=owner)
             return
         try:
-            # Asked while this one waited for its turn (by the checks ahead of it).
-            if (until := self._host_pause(host)) is not None:
-                await self._postpone_for_host(feed, owner, until, report)
-                return
             async with self._loads:
-                report.requests += 1
-                try:
-                    loaded = await self.loader(
-                        feed.url, etag=feed.etag, last_modified=feed.last_modified, discover=False,
-                        body_hash=feed.body_hash,
-                    )
-                except FeedError as error:
-                    failure = error
-                except Exception:
-                    log.exception("feed %s: loading %s failed unexpectedly", feed.id, feed.url)
-                    failure = FeedError("Quorum could not read it (an error of its own).")
+                # Asked while this one waited for its turn or a load slot (by the checks ahead
+                # of it; those in flight when the host answered were sent already).
+                until = self._host_pause(host)
+                if until is None:
+                    report.requests += 1
+                    try:
+                        loaded = await self.loader(
+                            feed.url, etag=feed.etag, last_modified=feed.last_modified, discover=False,
+                            body_hash=feed.body_hash,
+                        )
+                    except FeedError as error:
+                        failure = error
+                    except Exception:
+                        log.exception("feed %s: loading %s failed unexpectedly", feed.id, feed.url)
+                        failure = FeedError("Quorum could not read it (an error of its own).")
         finally:
             turn.release()
+        if until is not None:
+            await self._postpone_for_host(feed, owner, until, report)
+            return
         if failure is not None:
             await self._record_failure(feed, owner, failure, report)
             return

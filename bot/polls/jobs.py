@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from ..db import Database, WriteConnection
-from .repository import SKIP_LOCKED
+from .repository import SKIP_LOCKED, job_shard_filter
 
 JOB_LEASE = 120.0
 # After this many failed attempts a job is given up, with the reason kept.
@@ -46,6 +46,8 @@ _JOB_COLUMNS = "poll_id, kind, due_at, started_at, attempts"
 def _job(row: object) -> Job:
     poll_id, kind, due_at, started_at, attempts = row  # type: ignore[misc]
     return Job(int(poll_id), JobKind(kind), float(due_at), started_at, int(attempts))
+
+
 
 
 class JobRepository:
@@ -75,14 +77,7 @@ class JobRepository:
         servers: posting checks the channel and the bot's permissions in the gateway's cache
         of the server, which only the process running its shard has. Reminders need nothing
         but REST, so any process sends them (as with announcements)."""
-        mine, mine_params = "", ()
-        if shards is not None:
-            count, ids = shards
-            mine = (
-                " AND (kind <> 'post' OR poll_id IN (SELECT id FROM polls WHERE"
-                f" (guild_id >> 22) % ? IN ({', '.join('?' * len(ids))})))"
-            )
-            mine_params = (count, *ids)
+        mine, mine_params = job_shard_filter(shards)
 
         def update(conn: WriteConnection) -> list[Job]:
             # The picked rows in a CTE of their own (see repository.SKIP_LOCKED).

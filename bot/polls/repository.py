@@ -93,6 +93,19 @@ def _poll(row: Any) -> Poll:
     )
 
 
+def job_shard_filter(shards: tuple[int, tuple[int, ...]] | None) -> tuple[str, tuple[int, ...]]:
+    """The condition (an `AND …` fragment on poll_jobs) keeping 'post' jobs to the servers of
+    `shards` (shard count, this process's shard ids), and its parameters; none for None."""
+    if shards is None:
+        return "", ()
+    count, ids = shards
+    return (
+        " AND (kind <> 'post' OR poll_id IN (SELECT id FROM polls WHERE"
+        f" (guild_id >> 22) % ? IN ({', '.join('?' * len(ids))})))",
+        (count, *ids),
+    )
+
+
 class PollRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -265,11 +278,14 @@ class PollRepository:
 
         return await self.db.write(update)
 
-    async def next_deadline(self) -> float | None:
+    async def next_deadline(self, shards: tuple[int, tuple[int, ...]] | None = None) -> float | None:
         """When the scheduler has work next: the earliest deadline of an open poll, when an
         unannounced poll may be claimed (now, or when another process's claim runs out), or
-        when a job (a scheduled post, a reminder) may be. One read: processes sharing a
-        database ask often."""
+        when a job (a scheduled post, a reminder) may be: with `shards`, a scheduled post of
+        this process's servers only (see JobRepository.claim_due: a post due on a shard that
+        is down would otherwise wake this process every second). One read: processes sharing
+        a database ask often."""
+        mine, mine_params = job_shard_filter(shards)
         return await self.db.fetchval(
             "SELECT min(t) FROM ("
             " SELECT min(closes_at) AS t FROM polls"
@@ -279,8 +295,9 @@ class PollRepository:
             "  WHERE closed_at IS NOT NULL AND announced_at IS NULL"
             " UNION ALL"
             f" SELECT min({self._greatest}(due_at, coalesce(claim_until, due_at))) FROM poll_jobs"
-            "  WHERE done_at IS NULL"
-            ") AS deadlines"
+            f"  WHERE done_at IS NULL{mine}"
+            ") AS deadlines",
+            mine_params,
         )
 
     async def due(self, now: float, limit: int = 100) -> list[int]:

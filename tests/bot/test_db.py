@@ -260,7 +260,7 @@ async def test_background_writes_commit_and_return_their_results(db):
     results = await asyncio.gather(*(db.write(_insert(f"b{i}"), background=True) for i in range(10)))
     assert results == [f"b{i}" for i in range(10)]
     assert await db.fetchval("SELECT count(*) FROM meta") == 10
-    assert db.stats.largest_batch <= BACKGROUND_BATCH  # small transactions: a click waits for little
+    assert db.stats.largest_batch <= db.background_batch  # small transactions: a click waits for little
 
 
 @sqlite_only

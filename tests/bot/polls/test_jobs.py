@@ -46,6 +46,19 @@ async def test_posts_keep_to_this_processs_shards_and_reminders_go_to_any(db):
     assert await jobs.claim_due(owner="c/1", now=NOW, limit=10) == []
 
 
+async def test_the_next_deadline_leaves_out_the_posts_of_other_processes_shards(db):
+    # A post due on a shard whose process is down must not wake this one every second.
+    repo = PollRepository(db)
+    await scheduled(db, SHARD_1, at=NOW)
+    assert await repo.next_deadline(shards=(2, (0,))) is None
+    assert await repo.next_deadline(shards=(2, (1,))) == NOW
+    assert await repo.next_deadline() == NOW  # a process running every shard
+    await scheduled(db, SHARD_0, at=NOW + 60)
+    assert await repo.next_deadline(shards=(2, (0,))) == NOW + 60
+    reminder = await reminded(db, SHARD_1)  # reminders need only REST: any process's work
+    assert reminder and await repo.next_deadline(shards=(2, (0,))) <= NOW
+
+
 async def test_each_claim_counts_an_attempt_and_a_postponed_one_does_not(db):
     jobs = JobRepository(db)
     await scheduled(db, SHARD_0)

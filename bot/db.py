@@ -279,7 +279,7 @@ class Database:
         try:
             outcomes = await asyncio.get_running_loop().run_in_executor(executor, run, [j.work for j in batch])
         except Exception as error:  # the transaction failed: nobody's write is durable
-            storage = self._batch_failed(error, len(batch), counter)
+            storage = self._batch_failed(error, len(batch), background=background)
             for job in batch:
                 if not job.future.done():
                     job.future.set_exception(StorageUnavailable(str(error)) if storage else error)
@@ -299,16 +299,17 @@ class Database:
             else:
                 job.future.set_exception(value)
 
-    def _batch_failed(self, error: Exception, size: int, counter: str = "failed_writes") -> bool:
+    def _batch_failed(self, error: Exception, size: int, *, background: bool = False) -> bool:
         """Log a failed batch: a storage incident once, until writes work again; other failures
         each time. True for a storage failure (its writers get StorageUnavailable)."""
         if not self.is_storage_failure(error):
             log.error("database write batch of %d failed", size, exc_info=error)
             return False
+        counter = "failed_background_writes" if background else "failed_writes"
         if not getattr(self.stats, counter):
             log.error(
                 "the database can't store %swrites (%s); refusing them until it can again",
-                "background " if counter != "failed_writes" else "",
+                "background " if background else "",
                 self._error_name(error),
                 exc_info=error,
             )

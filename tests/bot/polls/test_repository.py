@@ -767,4 +767,11 @@ async def test_a_live_copy_of_a_process_keeps_its_name_until_it_ends(open_db):
     assert await new.hold_instance_lock("shards:0") is False
     assert await new.hold_instance_lock("shards:1")
     await old.close()
-    assert await new.hold_instance_lock("shards:0")
+    # The server frees a closed session's locks when its backend has exited, a moment after
+    # the client hung up: the name must come free soon, not necessarily at once.
+    for _ in range(100):
+        if await new.hold_instance_lock("shards:0"):
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the old copy's name was still held 5 s after it closed")
